@@ -1,0 +1,651 @@
+#include "mesos/agent_session.h"
+
+#include <algorithm>
+#include <deque>
+#include <list>
+#include <optional>
+#include <utility>
+
+#include "mesos/calls.h"
+#include "mesos/container_id.h"
+#include "mesos/process_io.h"
+#include "mesos/recordio.h"
+
+namespace tb::mesos {
+
+namespace {
+
+// The agent's I/O switchboard reads at most 64 KiB at a time, and the Mesos CLIs send far less
+// per record; larger stdin writes are split so no record outgrows what the agent itself sends.
+constexpr std::size_t kMaxStdinRecordBytes = 64 * 1024;
+
+// A 202 means the container id already existed; one relaunch with a fresh uuid4 is enough,
+// because a second collision of random ids points to a broken agent, not bad luck.
+constexpr int kMaxLaunchAttempts = 2;
+
+// ATTACH_CONTAINER_INPUT answers 500 "Unknown container" when it reaches the agent before the
+// session container is known there. Attempts in all, and the first backoff, doubled each time.
+constexpr int kMaxInputAttempts = 4;
+constexpr std::chrono::milliseconds kFirstInputRetryDelay{100};
+
+constexpr std::chrono::milliseconds kKillTimeout{10000};
+
+// Error and WAIT_CONTAINER bodies are kept up to these sizes; the rest is dropped.
+constexpr std::size_t kMaxErrorBodyBytes = 4096;
+constexpr std::size_t kMaxWaitBodyBytes = 64 * 1024;
+constexpr std::size_t kMaxMessageLineBytes = 200;
+
+void AppendCapped(std::string* buffer, std::string_view bytes, std::size_t limit) {
+  if (buffer->size() >= limit) return;
+  buffer->append(bytes.substr(0, limit - buffer->size()));
+}
+
+// Returns the first line of an error body, shortened for a one-line message.
+std::string FirstLine(std::string_view body) {
+  std::size_t start = body.find_first_not_of(" \t\r\n");
+  if (start == std::string_view::npos) return "(empty body)";
+  body.remove_prefix(start);
+  body = body.substr(0, body.find_first_of("\r\n"));
+  if (body.size() <= kMaxMessageLineBytes) return std::string(body);
+  return std::string(body.substr(0, kMaxMessageLineBytes)) + "...";
+}
+
+bool Contains(std::string_view text, std::string_view part) {
+  return text.find(part) != std::string_view::npos;
+}
+
+}  // namespace
+
+class AgentSession::Impl {
+ public:
+  Impl(HttpClient& http, SessionSpec spec, Handlers handlers);
+  ~Impl();
+
+  void Start();
+  void WriteStdin(std::string_view bytes);
+  std::size_t stdin_queued_bytes() const;
+  void CloseStdin();
+  void Resize(int rows, int columns);
+  void ResumeOutput();
+  void Signal(int signal);
+  const std::string& container_id() const { return container_id_; }
+
+ private:
+  // Launch and output (LAUNCH_NESTED_CONTAINER_SESSION).
+  void Launch();
+  void OnLaunchHead(const HttpResponseHead& head);
+  bool OnLaunchBody(std::string_view bytes);
+  void OnLaunchDone(Status status);
+  Status LaunchRejected() const;
+  void BreakOutput(Status reason);
+  // Passes queued output to on_output until it pauses. Returns false if a handler destroyed the
+  // session.
+  bool DeliverOutput();
+  void OnOutputEnded();
+
+  // Input (ATTACH_CONTAINER_INPUT).
+  void OpenInput();
+  void WriteInputRecord(const std::string& record_json);
+  void FlushStdin();
+  void ScheduleHeartbeat();
+  void OnInputDone(Status status);
+  void OnInputDrained();
+  void DropInput();
+  void StopInput();
+
+  // Result (WAIT_CONTAINER) and signals (KILL_CONTAINER).
+  void WaitForExit();
+  void OnWaitDone(Status status);
+  void SendKill(int signal);
+  void Finish(Result<ExitOutcome> result);
+
+  void Warn(const Status& status);
+  std::vector<std::string> JsonHeaders() const;
+
+  HttpClient& http_;
+  EventLoop& loop_;
+  const SessionSpec spec_;
+  const Handlers handlers_;
+  const std::string agent_;  // "agent <url>", the start of messages about the agent
+  // Posted tasks hold a weak_ptr, and a handler call is followed by a check, because a handler
+  // may destroy the session.
+  std::shared_ptr<char> alive_ = std::make_shared<char>(0);
+
+  bool started_ = false;
+  bool finished_ = false;
+  nlohmann::json container_id_json_;
+  std::string container_id_;
+
+  // Launch and output.
+  int launch_attempts_ = 0;
+  std::unique_ptr<HttpCall> launch_call_;
+  long launch_status_ = 0;
+  std::string launch_error_body_;
+  bool launched_ = false;
+  RecordIoDecoder decoder_;
+  std::deque<std::pair<OutputStream, std::string>> output_queue_;  // decoded, not delivered
+  bool output_paused_ = false;
+  bool resume_posted_ = false;
+  bool output_ended_ = false;       // the launch stream is over (or broken)
+  bool output_end_handled_ = false;
+  std::optional<Status> output_error_;  // why the stream broke, reported after queued output
+
+  // Input.
+  std::unique_ptr<HttpCall> input_call_;
+  bool input_open_ = false;         // input_call_ is in flight
+  bool input_body_finished_ = false;
+  bool input_gone_ = false;         // the input stream failed or ended; stdin is dropped
+  int input_attempts_ = 0;
+  long input_status_ = 0;
+  std::string input_error_body_;
+  EventLoop::TimerId input_retry_timer_ = 0;
+  EventLoop::TimerId heartbeat_timer_ = 0;
+  std::string pending_stdin_;       // raw stdin not yet written to input_call_
+  bool stdin_sent_ = false;         // some stdin data went out on an input stream
+  bool stdin_eof_ = false;
+  bool drain_armed_ = false;        // on_stdin_drained is due when the queue empties
+  int rows_;
+  int columns_;
+
+  // Result and signals.
+  std::unique_ptr<HttpCall> wait_call_;
+  long wait_status_ = 0;
+  std::string wait_body_;
+  std::vector<int> pending_signals_;
+  std::list<std::unique_ptr<HttpCall>> kill_calls_;
+};
+
+AgentSession::Impl::Impl(HttpClient& http, SessionSpec spec, Handlers handlers)
+    : http_(http),
+      loop_(http.loop()),
+      spec_(std::move(spec)),
+      handlers_(std::move(handlers)),
+      agent_("agent " + spec_.agent_url),
+      decoder_(spec_.max_record_bytes),
+      rows_(spec_.rows),
+      columns_(spec_.columns) {}
+
+AgentSession::Impl::~Impl() {
+  alive_.reset();
+  if (input_retry_timer_ != 0) loop_.CancelTimer(input_retry_timer_);
+  if (heartbeat_timer_ != 0) loop_.CancelTimer(heartbeat_timer_);
+  // Closing the launch connection makes the agent destroy the session container.
+  input_call_.reset();
+  launch_call_.reset();
+}
+
+void AgentSession::Impl::Start() {
+  if (started_) return;
+  started_ = true;
+  Launch();
+}
+
+void AgentSession::Impl::Launch() {
+  ++launch_attempts_;
+  container_id_json_ = SessionContainerId(spec_.parent_container_id, NewUuid4());
+  container_id_ = container_id_json_["value"].get<std::string>();
+  launch_status_ = 0;
+  launch_error_body_.clear();
+
+  LaunchCommand command;
+  command.shell = spec_.shell;
+  command.value = spec_.command;
+  command.arguments = spec_.arguments;
+  command.environment = spec_.environment;
+  command.tty = spec_.tty;
+
+  HttpRequest request;
+  request.url = spec_.agent_url + "/api/v1";
+  request.headers = {"Content-Type: application/json", "Accept: application/recordio",
+                     "Message-Accept: application/json"};
+  if (!spec_.authorization.empty()) {
+    request.headers.push_back("Authorization: " + spec_.authorization);
+  }
+  request.body = LaunchNestedContainerSessionCall(container_id_json_, command);
+  request.description = agent_ + " LAUNCH_NESTED_CONTAINER_SESSION";
+
+  HttpCall::Handlers handlers;
+  handlers.on_head = [this](const HttpResponseHead& head) { OnLaunchHead(head); };
+  handlers.on_body = [this](std::string_view bytes) { return OnLaunchBody(bytes); };
+  handlers.on_done = [this](Status status) { OnLaunchDone(std::move(status)); };
+  launch_call_ = http_.Start(std::move(request), std::move(handlers));
+}
+
+void AgentSession::Impl::OnLaunchHead(const HttpResponseHead& head) {
+  launch_status_ = head.status;
+  if (head.status != 200) return;  // the body says why; OnLaunchDone reports it
+
+  launched_ = true;
+  std::weak_ptr<char> alive = alive_;
+  if (handlers_.on_launched) handlers_.on_launched(container_id_);
+  if (alive.expired() || finished_) return;
+
+  // The container and its I/O switchboard exist only now; input attached earlier gets 500.
+  OpenInput();
+  std::vector<int> signals = std::move(pending_signals_);
+  pending_signals_.clear();
+  for (int signal : signals) SendKill(signal);
+}
+
+bool AgentSession::Impl::OnLaunchBody(std::string_view bytes) {
+  if (launch_status_ != 200) {
+    AppendCapped(&launch_error_body_, bytes, kMaxErrorBodyBytes);
+    return true;
+  }
+  if (output_ended_) return true;
+
+  std::vector<std::string> records;
+  Status fed = decoder_.Feed(bytes, &records);
+  for (const std::string& record : records) {
+    Result<ProcessIoRecord> parsed = ParseProcessIo(record);
+    if (!parsed.ok()) {
+      fed = parsed.status();
+      break;
+    }
+    // CONTROL records (heartbeats) carry nothing for the client, and an empty DATA record
+    // carries no bytes.
+    if (parsed->data.empty()) continue;
+    if (parsed->kind == ProcessIoRecord::Kind::kStdout) {
+      output_queue_.emplace_back(OutputStream::kStdout, std::move(parsed->data));
+    } else if (parsed->kind == ProcessIoRecord::Kind::kStderr) {
+      output_queue_.emplace_back(OutputStream::kStderr, std::move(parsed->data));
+    }
+  }
+  if (!fed.ok()) {
+    BreakOutput(Status::Unavailable(agent_ + " sent an invalid output stream: " + fed.message()));
+  }
+
+  if (!DeliverOutput()) return false;
+  return !output_paused_;
+}
+
+// Ends the output stream on our side. Output decoded before the fault is still delivered; the
+// session then ends with `reason` and no WAIT_CONTAINER, because the result is unknown.
+void AgentSession::Impl::BreakOutput(Status reason) {
+  output_ended_ = true;
+  output_error_ = std::move(reason);
+  launch_call_.reset();  // the agent destroys the container when this connection closes
+}
+
+void AgentSession::Impl::OnLaunchDone(Status status) {
+  if (launch_status_ != 200) {
+    if (launch_status_ == 0) {
+      Finish(std::move(status));  // no answer: connect failure, reset or timeout
+    } else if (launch_status_ == 202 && launch_attempts_ < kMaxLaunchAttempts) {
+      Launch();
+    } else {
+      Finish(LaunchRejected());
+    }
+    return;
+  }
+
+  if (output_ended_) return;
+  output_ended_ = true;
+  if (!status.ok()) {
+    output_error_ =
+        Status::Unavailable("lost the output stream from " + agent_ + ": " + status.message());
+  } else if (Status end = decoder_.Finish(); !end.ok()) {
+    output_error_ = Status::Unavailable("the agent stream was cut mid-record: " + agent_ + ": " +
+                                        end.message());
+  }
+  DeliverOutput();
+}
+
+Status AgentSession::Impl::LaunchRejected() const {
+  const std::string& body = launch_error_body_;
+  const std::string code = "(HTTP " + std::to_string(launch_status_) + ")";
+  switch (launch_status_) {
+    case 400:
+      // Texts from the agent's launch path (Mesos containerizer, composing containerizer).
+      if ((Contains(body, "Root container") && Contains(body, "not found")) ||
+          (Contains(body, "Parent container") && Contains(body, "does not exist"))) {
+        return Status::FailedPrecondition(
+            "the task's container is gone (it has ended or is being killed)");
+      }
+      if (Contains(body, "Nested containers are not supported")) {
+        return Status::FailedPrecondition(
+            "the task runs under the Docker containerizer; exec needs the Mesos (UCR) "
+            "containerizer");
+      }
+      if (Contains(body, "DESTROYING")) return Status::FailedPrecondition("the task is being killed");
+      return Status::InvalidArgument(agent_ + " rejected LAUNCH_NESTED_CONTAINER_SESSION " + code +
+                                     ": " + FirstLine(body));
+    case 401:
+      return Status::Unauthenticated(agent_ + " rejected the credentials for "
+                                     "LAUNCH_NESTED_CONTAINER_SESSION " + code);
+    case 403:
+      return Status::PermissionDenied("the agent denied LAUNCH_NESTED_CONTAINER_SESSION " + code);
+    case 503:
+      return Status::Unavailable(agent_ + " is recovering " + code);
+    case 202:
+      return Status::Unavailable(agent_ + " answered LAUNCH_NESTED_CONTAINER_SESSION with HTTP "
+                                 "202 twice: fresh session container ids already existed");
+    default:
+      return Status::Unavailable(agent_ + " answered LAUNCH_NESTED_CONTAINER_SESSION " + code +
+                                 ": " + FirstLine(body));
+  }
+}
+
+bool AgentSession::Impl::DeliverOutput() {
+  std::weak_ptr<char> alive = alive_;
+  while (!output_paused_ && !output_queue_.empty()) {
+    auto [stream, data] = std::move(output_queue_.front());
+    output_queue_.pop_front();
+    bool more = !handlers_.on_output || handlers_.on_output(stream, data);
+    if (alive.expired()) return false;
+    if (!more) output_paused_ = true;
+  }
+  if (!output_paused_ && output_queue_.empty() && output_ended_ && !output_end_handled_) {
+    OnOutputEnded();
+    if (alive.expired()) return false;
+  }
+  return true;
+}
+
+void AgentSession::Impl::OnOutputEnded() {
+  output_end_handled_ = true;
+  if (output_error_) {
+    Finish(std::move(*output_error_));
+    return;
+  }
+  // The process's output is complete, so it has exited (the agent destroys the container when
+  // its main process ends); input still queued can no longer matter.
+  StopInput();
+  WaitForExit();
+}
+
+void AgentSession::Impl::ResumeOutput() {
+  if (!output_paused_ || resume_posted_) return;
+  resume_posted_ = true;
+  std::weak_ptr<char> alive = alive_;
+  loop_.Post([this, alive]() {
+    if (alive.expired()) return;
+    resume_posted_ = false;
+    output_paused_ = false;
+    if (!DeliverOutput() || output_paused_) return;
+    if (launch_call_ && !output_ended_) launch_call_->ResumeResponse();
+  });
+}
+
+void AgentSession::Impl::OpenInput() {
+  ++input_attempts_;
+  input_status_ = 0;
+  input_error_body_.clear();
+  input_body_finished_ = false;
+
+  HttpRequest request;
+  request.url = spec_.agent_url + "/api/v1";
+  // One input connection per session (the agent answers a second one with 409), so it is not
+  // kept for reuse.
+  request.headers = {"Content-Type: application/recordio",
+                     "Message-Content-Type: application/json", "Accept: application/json",
+                     "Transfer-Encoding: chunked", "Connection: close"};
+  if (!spec_.authorization.empty()) {
+    request.headers.push_back("Authorization: " + spec_.authorization);
+  }
+  request.streaming_body = true;
+  request.description = agent_ + " ATTACH_CONTAINER_INPUT";
+
+  HttpCall::Handlers handlers;
+  handlers.on_head = [this](const HttpResponseHead& head) { input_status_ = head.status; };
+  handlers.on_body = [this](std::string_view bytes) {
+    AppendCapped(&input_error_body_, bytes, kMaxErrorBodyBytes);
+    return true;
+  };
+  handlers.on_done = [this](Status status) { OnInputDone(std::move(status)); };
+  handlers.on_body_drained = [this]() { OnInputDrained(); };
+  input_call_ = http_.Start(std::move(request), std::move(handlers));
+  input_open_ = true;
+
+  WriteInputRecord(AttachContainerInputCall(container_id_json_));
+  if (spec_.tty) WriteInputRecord(TtyInfoRecord(rows_, columns_));
+  FlushStdin();
+  ScheduleHeartbeat();
+}
+
+void AgentSession::Impl::WriteInputRecord(const std::string& record_json) {
+  input_call_->Write(EncodeRecord(record_json));
+}
+
+// Moves pending stdin onto the open input stream, then the EOF record if CloseStdin was called.
+void AgentSession::Impl::FlushStdin() {
+  if (!input_open_ || input_body_finished_) return;
+
+  std::string_view pending = pending_stdin_;
+  while (!pending.empty()) {
+    std::string_view piece = pending.substr(0, kMaxStdinRecordBytes);
+    WriteInputRecord(StdinDataRecord(piece));
+    pending.remove_prefix(piece.size());
+    stdin_sent_ = true;
+  }
+  pending_stdin_.clear();
+
+  if (stdin_eof_) {
+    // Without a tty an empty STDIN record closes the process's stdin pipe. With a tty it would
+    // do nothing, so the EOT byte goes through the pty's line discipline, which reads it as EOF.
+    WriteInputRecord(StdinDataRecord(spec_.tty ? "\x04" : ""));
+    input_call_->FinishBody();
+    input_body_finished_ = true;
+    if (heartbeat_timer_ != 0) {
+      loop_.CancelTimer(heartbeat_timer_);
+      heartbeat_timer_ = 0;
+    }
+  }
+}
+
+void AgentSession::Impl::ScheduleHeartbeat() {
+  if (heartbeat_timer_ != 0 || input_body_finished_) return;
+  heartbeat_timer_ = loop_.StartTimer(spec_.heartbeat_interval, [this]() {
+    heartbeat_timer_ = 0;
+    if (!input_open_ || input_body_finished_) return;
+    WriteInputRecord(HeartbeatRecord(spec_.heartbeat_interval));
+    ScheduleHeartbeat();
+  });
+}
+
+void AgentSession::Impl::OnInputDone(Status status) {
+  input_open_ = false;
+  if (heartbeat_timer_ != 0) {
+    loop_.CancelTimer(heartbeat_timer_);
+    heartbeat_timer_ = 0;
+  }
+  if (finished_) return;
+
+  if (status.ok() && input_status_ == 200) {
+    // The agent took the whole body, or answered because the process's output ended.
+    DropInput();
+    return;
+  }
+
+  const bool unknown_container = status.ok() && input_status_ == 500 &&
+                                 Contains(input_error_body_, "Unknown container");
+  const bool launch_open = launch_call_ != nullptr && !output_ended_;
+  if (unknown_container && launch_open && !stdin_sent_ && input_attempts_ < kMaxInputAttempts) {
+    // The agent did not know the container yet. Nothing of the input reached the process, and
+    // stdin, EOF and the tty size are all replayed by OpenInput, so the retry loses nothing.
+    input_call_.reset();
+    auto delay = kFirstInputRetryDelay * (1 << (input_attempts_ - 1));
+    input_retry_timer_ = loop_.StartTimer(delay, [this]() {
+      input_retry_timer_ = 0;
+      if (!finished_ && !output_ended_) OpenInput();
+    });
+    return;
+  }
+
+  Warn(status.ok() ? Status::Unavailable(agent_ + " answered ATTACH_CONTAINER_INPUT with HTTP " +
+                                         std::to_string(input_status_) + ": " +
+                                         FirstLine(input_error_body_))
+                   : status);
+  // A 500 here means the process already ended or closed stdin; output is still drained.
+  DropInput();
+}
+
+void AgentSession::Impl::OnInputDrained() {
+  if (!drain_armed_ || stdin_queued_bytes() > 0) return;
+  drain_armed_ = false;
+  if (handlers_.on_stdin_drained) handlers_.on_stdin_drained();
+}
+
+// Stops sending stdin for good. A caller waiting for on_stdin_drained gets it, so that it goes
+// on reading (and dropping) its input instead of waiting forever.
+void AgentSession::Impl::DropInput() {
+  input_gone_ = true;
+  pending_stdin_.clear();
+  if (drain_armed_) {
+    drain_armed_ = false;
+    if (handlers_.on_stdin_drained) handlers_.on_stdin_drained();
+  }
+}
+
+void AgentSession::Impl::StopInput() {
+  input_gone_ = true;
+  input_open_ = false;
+  pending_stdin_.clear();
+  drain_armed_ = false;
+  if (input_retry_timer_ != 0) {
+    loop_.CancelTimer(input_retry_timer_);
+    input_retry_timer_ = 0;
+  }
+  if (heartbeat_timer_ != 0) {
+    loop_.CancelTimer(heartbeat_timer_);
+    heartbeat_timer_ = 0;
+  }
+  input_call_.reset();
+}
+
+void AgentSession::Impl::WriteStdin(std::string_view bytes) {
+  if (bytes.empty() || finished_ || stdin_eof_ || input_gone_) return;
+  pending_stdin_.append(bytes);
+  drain_armed_ = true;
+  FlushStdin();
+}
+
+std::size_t AgentSession::Impl::stdin_queued_bytes() const {
+  std::size_t queued = pending_stdin_.size();
+  if (input_open_ && input_call_) queued += input_call_->queued_body_bytes();
+  return queued;
+}
+
+void AgentSession::Impl::CloseStdin() {
+  if (stdin_eof_ || finished_ || input_gone_) return;
+  stdin_eof_ = true;
+  FlushStdin();
+}
+
+void AgentSession::Impl::Resize(int rows, int columns) {
+  if (!spec_.tty) return;
+  rows_ = rows;
+  columns_ = columns;
+  if (input_open_ && !input_body_finished_) WriteInputRecord(TtyInfoRecord(rows, columns));
+}
+
+void AgentSession::Impl::WaitForExit() {
+  HttpRequest request;
+  request.url = spec_.agent_url + "/api/v1";
+  request.headers = JsonHeaders();  // no Message-Accept: the agent answers 406 to it here
+  request.body = WaitContainerCall(container_id_json_);
+  request.timeout = spec_.wait_timeout;
+  request.description = agent_ + " WAIT_CONTAINER";
+
+  HttpCall::Handlers handlers;
+  handlers.on_head = [this](const HttpResponseHead& head) { wait_status_ = head.status; };
+  handlers.on_body = [this](std::string_view bytes) {
+    AppendCapped(&wait_body_, bytes, kMaxWaitBodyBytes);
+    return true;
+  };
+  handlers.on_done = [this](Status status) { OnWaitDone(std::move(status)); };
+  wait_call_ = http_.Start(std::move(request), std::move(handlers));
+}
+
+void AgentSession::Impl::OnWaitDone(Status status) {
+  const std::string context = "could not learn the exit status: ";
+  if (!status.ok()) {
+    Finish(Status::Unavailable(context + status.message()));
+    return;
+  }
+  if (wait_status_ != 200) {
+    Finish(Status::Unavailable(context + agent_ + " answered WAIT_CONTAINER with HTTP " +
+                               std::to_string(wait_status_) + ": " + FirstLine(wait_body_)));
+    return;
+  }
+  Result<ExitOutcome> outcome = ParseWaitContainerResponse(wait_body_);
+  if (!outcome.ok()) {
+    Finish(Status::Unavailable(context + agent_ + ": " + outcome.status().message()));
+    return;
+  }
+  Finish(std::move(outcome));
+}
+
+void AgentSession::Impl::Signal(int signal) {
+  if (finished_) return;
+  if (!launched_) {
+    pending_signals_.push_back(signal);
+    return;
+  }
+  SendKill(signal);
+}
+
+void AgentSession::Impl::SendKill(int signal) {
+  HttpRequest request;
+  request.url = spec_.agent_url + "/api/v1";
+  request.headers = JsonHeaders();
+  request.body = KillContainerCall(container_id_json_, signal);
+  request.timeout = kKillTimeout;
+  request.description = agent_ + " KILL_CONTAINER " + std::to_string(signal);
+
+  // The handlers erase their own call when it ends, which HttpCall allows.
+  auto entry = kill_calls_.emplace(kill_calls_.end());
+  auto status_code = std::make_shared<long>(0);
+  auto body = std::make_shared<std::string>();
+  HttpCall::Handlers handlers;
+  handlers.on_head = [status_code](const HttpResponseHead& head) { *status_code = head.status; };
+  handlers.on_body = [body](std::string_view bytes) {
+    AppendCapped(body.get(), bytes, kMaxErrorBodyBytes);
+    return true;
+  };
+  handlers.on_done = [this, entry, status_code, body, signal](Status status) {
+    if (!status.ok()) {
+      Warn(status);
+    } else if (*status_code != 200) {
+      Warn(Status::Unavailable(agent_ + " answered KILL_CONTAINER (signal " +
+                               std::to_string(signal) + ") with HTTP " +
+                               std::to_string(*status_code) + ": " + FirstLine(*body)));
+    }
+    kill_calls_.erase(entry);
+  };
+  *entry = http_.Start(std::move(request), std::move(handlers));
+}
+
+void AgentSession::Impl::Finish(Result<ExitOutcome> result) {
+  if (finished_) return;
+  finished_ = true;
+  StopInput();
+  if (handlers_.on_finished) handlers_.on_finished(std::move(result));
+}
+
+void AgentSession::Impl::Warn(const Status& status) {
+  if (handlers_.on_warning) handlers_.on_warning(status);
+}
+
+std::vector<std::string> AgentSession::Impl::JsonHeaders() const {
+  std::vector<std::string> headers = {"Content-Type: application/json",
+                                      "Accept: application/json"};
+  if (!spec_.authorization.empty()) headers.push_back("Authorization: " + spec_.authorization);
+  return headers;
+}
+
+AgentSession::AgentSession(HttpClient& http, SessionSpec spec, Handlers handlers)
+    : impl_(std::make_unique<Impl>(http, std::move(spec), std::move(handlers))) {}
+
+AgentSession::~AgentSession() = default;
+
+void AgentSession::Start() { impl_->Start(); }
+void AgentSession::WriteStdin(std::string_view bytes) { impl_->WriteStdin(bytes); }
+std::size_t AgentSession::stdin_queued_bytes() const { return impl_->stdin_queued_bytes(); }
+void AgentSession::CloseStdin() { impl_->CloseStdin(); }
+void AgentSession::Resize(int rows, int columns) { impl_->Resize(rows, columns); }
+void AgentSession::ResumeOutput() { impl_->ResumeOutput(); }
+void AgentSession::Signal(int signal) { impl_->Signal(signal); }
+const std::string& AgentSession::container_id() const { return impl_->container_id(); }
+
+}  // namespace tb::mesos

@@ -1,0 +1,90 @@
+// Connection: one TCP client on one worker, from key exchange to disconnect.
+//
+// Phases:
+//   kKeyExchange     ssh_handle_key_exchange() is retried after each poll until it completes.
+//   kAuthentication  requests are taken from the session's message queue one at a time. A
+//                    password or keyboard-interactive answer is checked against the IAM
+//                    asynchronously while the ssh_message is kept; the reply goes out when the
+//                    IAM answers. No libssh server callbacks are installed, because libssh would
+//                    answer every request without a callback with an immediate denial.
+//   kOpen            session channels are accepted, each becoming an ExecSession; their
+//                    requests are routed by channel. Other channel types, global requests and
+//                    unknown channel requests get an immediate failure reply.
+//   kClosed          the worker destroys the connection.
+//
+// Limits: at most max_auth_tries failed attempts, and login_grace_time to authenticate.
+// Owned by its Worker and used only on that worker's loop thread.
+
+#ifndef TASK_BASTION_SERVER_CONNECTION_H_
+#define TASK_BASTION_SERVER_CONNECTION_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/event_loop.h"
+#include "common/operation.h"
+#include "common/status.h"
+#include "server/exec_session.h"
+#include "server/ssh_handles.h"
+
+namespace tb::server {
+
+class Worker;
+
+class Connection {
+ public:
+  // `worker` must outlive the connection.
+  Connection(Worker& worker, SshSession session, std::uint64_t id, std::string peer);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Advances the connection after a poll: key exchange, queued messages, channel I/O.
+  void Process();
+  bool closed() const { return phase_ == Phase::kClosed; }
+
+ private:
+  enum class Phase { kKeyExchange, kAuthentication, kOpen, kClosed };
+
+  void ContinueKeyExchange();
+  void HandleAuthRequest(SshMessage message);
+  void HandleInteractive(SshMessage message);
+  void StartLogin(SshMessage message, std::string uid, std::string password, const char* method);
+  void OnLoginResult(const std::string& uid, const char* method, Result<std::string> token);
+  void RejectAttempt(SshMessage message, const char* method, const std::string& why);
+
+  void HandleOpenMessage(SshMessage message);
+  void HandleChannelOpen(SshMessage message);
+  void HandleChannelRequest(SshMessage message);
+  ExecSession* FindSession(ssh_channel channel);
+
+  void Close(const std::string& reason);
+  bool SessionAlive();
+
+  Worker& worker_;
+  // The session is declared before everything holding its messages or channels, so those are
+  // destroyed first: ssh_free() frees the session's channels and messages refer to it.
+  SshSession session_;
+  const std::uint64_t id_;
+  const std::string peer_;
+  Phase phase_ = Phase::kKeyExchange;
+
+  std::string user_;          // the SSH user name as sent
+  std::string login_uid_;     // uid from "<uid>@<task>", empty for the "<task>" form
+  std::string task_selector_;
+  std::string uid_;           // authenticated IAM uid
+  std::string authorization_;  // "token=<jwt>"; never logged
+  int failed_attempts_ = 0;
+  SshMessage pending_auth_;   // the request waiting for the IAM's answer
+  std::unique_ptr<Operation> login_;
+  EventLoop::TimerId grace_timer_ = 0;
+
+  int next_session_ = 1;
+  std::vector<std::unique_ptr<ExecSession>> sessions_;
+};
+
+}  // namespace tb::server
+
+#endif  // TASK_BASTION_SERVER_CONNECTION_H_

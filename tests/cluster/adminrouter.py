@@ -1,0 +1,62 @@
+"""Token checks in the style of DC/OS Admin Router, used by the master and agent servers.
+
+Admin Router takes the token from `Authorization: token=<jwt>`, then from
+`Authorization: Bearer <jwt>`, then from the `dcos-acs-auth-cookie` cookie, and answers
+401 with an HTML page and `WWW-Authenticate: acsjwt` (DC/OS Enterprise) when the token
+is missing or invalid.
+"""
+
+import http.cookies
+import logging
+
+from tokens import TokenError
+
+LOG = logging.getLogger("emulator.auth")
+
+UNAUTHORIZED_PAGE = (
+    "<html>\r\n<head><title>401 Authorization Required</title></head>\r\n<body>\r\n"
+    "<center><h1>401 Authorization Required</h1></center>\r\n"
+    "<p>%s</p>\r\n</body>\r\n</html>\r\n")
+
+
+def extract_token(headers):
+    """Return the token a request carries, or None."""
+    authorization = headers.get("Authorization")
+    if authorization:
+        if authorization.startswith("token="):
+            return authorization[len("token="):].strip()
+        if authorization.startswith("Bearer "):
+            return authorization[len("Bearer "):].strip()
+        return None
+    cookie_header = headers.get("Cookie")
+    if cookie_header:
+        cookies = http.cookies.SimpleCookie()
+        try:
+            cookies.load(cookie_header)
+        except http.cookies.CookieError:
+            return None
+        if "dcos-acs-auth-cookie" in cookies:
+            return cookies["dcos-acs-auth-cookie"].value
+    return None
+
+
+def authenticate(request, authority):
+    """Return the uid of a valid token, or answer 401 and return None.
+
+    NOTE: Admin Router checks `exp` only when the claim is present; the emulator only
+    issues tokens with `exp`, so it requires the claim and rejects expired tokens.
+    """
+    token = extract_token(request.headers)
+    if token is None:
+        reason = "missing token: send Authorization: token=<DC/OS auth token>"
+    else:
+        try:
+            claims = authority.verify(token)
+            request.log_fields["uid"] = claims["uid"]
+            return claims["uid"]
+        except TokenError as error:
+            reason = "invalid token: %s" % error
+    LOG.info("%s: 401 for %s %s: %s", request.server.name, request.method, request.path, reason)
+    request.respond(401, UNAUTHORIZED_PAGE % reason, content_type="text/html",
+                    headers=[("WWW-Authenticate", "acsjwt")])
+    return None

@@ -1,0 +1,741 @@
+"""The emulated Mesos agent: the v1 operator API at /api/v1 (alias /slave(1)/api/v1).
+
+The checks run in the order of Mesos's slave/http.cpp (`Http::api` and `Http::_api`),
+after Admin Router style token authentication:
+
+1. 405 for a method other than POST;
+2. Content-Type present (400) and exactly one of the three media types (415);
+   Message-Content-Type required for application/recordio bodies, forbidden otherwise;
+3. Accept (406), then Message-Accept for streaming responses, forbidden otherwise (406);
+4. body decoding and validation (400), the first record only for a streaming body;
+5. a streaming body only for ATTACH_CONTAINER_INPUT and a streaming response only for
+   LAUNCH_NESTED_CONTAINER_SESSION and ATTACH_CONTAINER_OUTPUT (415, 406).
+
+Launch errors use the texts of the composing containerizer (docker,mesos), as on DC/OS.
+"""
+
+import errno
+import logging
+import os
+import select
+import signal
+import socket
+import threading
+import time
+
+import adminrouter
+import agentcalls
+import recordio
+from cluster import container_id_chain, container_id_string
+from httpserver import ClientGone, reason_phrase
+from mesoshttp import (APPLICATION_JSON, APPLICATION_PROTOBUF, APPLICATION_RECORDIO, MESSAGE_ACCEPT,
+                       MESSAGE_CONTENT_TYPE, accepts_media_type, method_not_allowed, respond_json)
+from sessions import INPUT_GRACE_SECONDS, LaunchError, OutputStream, Session
+from tasks import TaskRuntime, TaskStartError
+
+LOG = logging.getLogger("emulator.agent")
+
+API_PATHS = ("/api/v1", "/slave(1)/api/v1")
+SESSION_END_TIMEOUT_SECONDS = 10.0
+
+
+class MediaTypes:
+    """The negotiated encodings of one call."""
+
+    def __init__(self, content, accept, message_content=None, message_accept=None):
+        self.content = content
+        self.accept = accept
+        self.message_content = message_content
+        self.message_accept = message_accept
+
+    @property
+    def streaming_request(self) -> bool:
+        return self.content == APPLICATION_RECORDIO
+
+    @property
+    def streaming_response(self) -> bool:
+        return self.accept == APPLICATION_RECORDIO
+
+
+class AgentService:
+    """One agent: its HTTP API, its task containers and their exec sessions."""
+
+    def __init__(self, cluster, agent_info, authority, containment, state_dir):
+        self.cluster = cluster
+        self.agent_info = agent_info
+        self.authority = authority
+        self.containment = containment
+        self.state_dir = state_dir
+        self.lock = threading.RLock()
+        # Task id -> TaskRuntime of the running MESOS tasks on this agent.
+        self.runtimes = {}
+        # Container id string -> Session, live and ended, while the task lives (Mesos
+        # checkpoints nested terminations until the top-level container is destroyed).
+        self.sessions = {}
+        # Task id -> Event set when a task without a process (DOCKER) is killed.
+        self.task_ended = {}
+        self.server = None
+
+    # -- tasks -------------------------------------------------------------------------
+
+    def start_tasks(self):
+        """Start the process trees of this agent's running MESOS tasks (main thread only)."""
+        for task in self.cluster.tasks_on_agent(self.agent_info.id):
+            self.task_ended[task.id] = threading.Event()
+            if not task.runs_process:
+                continue
+            runtime = TaskRuntime(task, self.agent_info, self.state_dir, self._task_exited)
+            runtime.start()
+            task.runtime = runtime
+            self.runtimes[task.id] = runtime
+
+    def stop_tasks(self):
+        """Destroy every session and kill every task; wait for them to end."""
+        with self.lock:
+            sessions = [s for s in self.sessions.values() if not s.ended.is_set()]
+            runtimes = list(self.runtimes.values())
+        for session in sessions:
+            session.destroy("emulator shutdown")
+        for runtime in runtimes:
+            runtime.kill()
+        for runtime in runtimes:
+            if not runtime.wait(SESSION_END_TIMEOUT_SECONDS):
+                LOG.error("task %s did not end after SIGKILL", runtime.task.id)
+        for session in sessions:
+            if not session.ended.wait(SESSION_END_TIMEOUT_SECONDS):
+                LOG.error("session %s did not end", session.key)
+
+    def kill_task(self, task, number: int):
+        """Signal a task's command (control API); a task without a process just ends."""
+        runtime = self.runtimes.get(task.id)
+        if runtime is not None:
+            runtime.signal(number)
+            return
+        with self.cluster.lock:
+            if task.is_terminal:
+                return
+            task.set_state("TASK_KILLED")
+        self.task_ended[task.id].set()
+
+    def _task_exited(self, runtime, raw_status: int):
+        task = runtime.task
+        if os.WIFEXITED(raw_status) and os.WEXITSTATUS(raw_status) == 0:
+            state = "TASK_FINISHED"
+        elif runtime.killed_by_request:
+            state = "TASK_KILLED"
+        else:
+            state = "TASK_FAILED"
+        with self.cluster.lock:
+            task.exit_status = raw_status
+            task.set_state(state)
+        LOG.info("task %s is now %s", task.id, state)
+        self.task_ended[task.id].set()
+
+        # Nested containers go with their root container; once they ended, their
+        # checkpointed terminations go too, so WAIT answers 404 afterwards.
+        with self.lock:
+            sessions = [s for s in self.sessions.values() if s.task is task]
+        for session in sessions:
+            session.destroy("task ended")
+        for session in sessions:
+            session.ended.wait(SESSION_END_TIMEOUT_SECONDS)
+        with self.lock:
+            for session in sessions:
+                self.sessions.pop(session.key, None)
+            self.runtimes.pop(task.id, None)
+
+    def session_ended(self, session):
+        """Called by a session once it ended; its record stays for WAIT while the task lives."""
+        LOG.info("agent %s: session %s ended", self.agent_info.id, session.key)
+
+    def cut_streams(self) -> int:
+        """Fault injection: drop every open launch stream without its terminal chunk."""
+        with self.lock:
+            sessions = list(self.sessions.values())
+        count = 0
+        for session in sessions:
+            with session.lock:
+                outputs = [output for output in session.outputs if output.is_launch]
+            for output in outputs:
+                output.cut()
+                session.output_lost(output)
+                count += 1
+        return count
+
+    # -- container lookups -------------------------------------------------------------
+
+    def _task_for_root(self, root_value: str):
+        """The running task whose executor (root) container has this id, like Slave::getExecutor."""
+        return self.cluster.task_by_root_container(self.agent_info.id, root_value)
+
+    def _task_container(self, chain: tuple):
+        """Return the task when `chain` names one of its live top-level or task containers."""
+        task = self._task_for_root(chain[0])
+        if task is None:
+            return None
+        if chain == (task.root_container_value,):
+            return task
+        if task.pod and chain == (task.executor_container_value, task.container_value):
+            return task
+        return None
+
+    def _live_session(self, key: str):
+        session = self.sessions.get(key)
+        if session is None or session.ended.is_set():
+            return None
+        return session
+
+    # -- HTTP entry ----------------------------------------------------------------------
+
+    def fault_body(self, code: int):
+        if code == 503:
+            return "Agent has not finished recovery", "text/plain; charset=utf-8"
+        return "%d %s." % (code, reason_phrase(code)), "text/plain; charset=utf-8"
+
+    def handle(self, request):
+        if request.path not in API_PATHS:
+            request.respond(404, "")
+            return
+        if adminrouter.authenticate(request, self.authority) is None:
+            return
+        media = self._negotiate(request)
+        if media is None:
+            return
+        call, reader = self._read_call(request, media)
+        if call is None:
+            return
+        request.log_fields["call"] = call["type"]
+        self._dispatch(request, call, media, reader)
+
+    def _negotiate(self, request):
+        """Check the request's media type headers; answer and return None on an error."""
+        if request.method != "POST":
+            method_not_allowed(request)
+            return None
+
+        content_type = request.headers.get("Content-Type")
+        if content_type is None:
+            request.respond(400, "Expecting 'Content-Type' to be present")
+            return None
+        if content_type not in (APPLICATION_JSON, APPLICATION_PROTOBUF, APPLICATION_RECORDIO):
+            request.respond(415, "Expecting 'Content-Type' of %s or %s or %s"
+                            % (APPLICATION_JSON, APPLICATION_PROTOBUF, APPLICATION_RECORDIO))
+            return None
+
+        message_content = request.headers.get(MESSAGE_CONTENT_TYPE)
+        if content_type == APPLICATION_RECORDIO:
+            if message_content is None:
+                request.respond(400, "Expecting '%s' to be set for streaming requests" % MESSAGE_CONTENT_TYPE)
+                return None
+            if message_content not in (APPLICATION_JSON, APPLICATION_PROTOBUF):
+                request.respond(415, "Expecting '%s' of %s or %s"
+                                % (MESSAGE_CONTENT_TYPE, APPLICATION_JSON, APPLICATION_PROTOBUF))
+                return None
+        elif message_content is not None:
+            request.respond(415, "Expecting '%s' to be not set for non-streaming requests" % MESSAGE_CONTENT_TYPE)
+            return None
+
+        accept_header = request.headers.get("Accept")
+        if accepts_media_type(accept_header, APPLICATION_JSON):
+            accept = APPLICATION_JSON
+        elif accepts_media_type(accept_header, APPLICATION_PROTOBUF):
+            accept = APPLICATION_PROTOBUF
+        elif accepts_media_type(accept_header, APPLICATION_RECORDIO):
+            accept = APPLICATION_RECORDIO
+        else:
+            request.respond(406, "Expecting 'Accept' to allow %s or %s or %s"
+                            % (APPLICATION_JSON, APPLICATION_PROTOBUF, APPLICATION_RECORDIO))
+            return None
+
+        message_accept = None
+        message_accept_header = request.headers.get(MESSAGE_ACCEPT)
+        if accept == APPLICATION_RECORDIO:
+            if accepts_media_type(message_accept_header, APPLICATION_JSON):
+                message_accept = APPLICATION_JSON
+            elif accepts_media_type(message_accept_header, APPLICATION_PROTOBUF):
+                message_accept = APPLICATION_PROTOBUF
+            else:
+                request.respond(406, "Expecting '%s' to allow %s or %s"
+                                % (MESSAGE_ACCEPT, APPLICATION_JSON, APPLICATION_PROTOBUF))
+                return None
+        elif message_accept_header is not None:
+            request.respond(406, "Expecting '%s' to be not set for non-streaming responses" % MESSAGE_ACCEPT)
+            return None
+
+        # NOTE: real agents also speak protobuf; the emulator only JSON, so it rejects
+        # protobuf with an explicit message instead of misreading it.
+        if APPLICATION_PROTOBUF in (content_type, message_content):
+            request.respond(415, "The cluster emulator only decodes application/json request bodies")
+            return None
+        if APPLICATION_PROTOBUF in (accept, message_accept):
+            request.respond(406, "The cluster emulator only encodes application/json responses")
+            return None
+        return MediaTypes(content_type, accept, message_content, message_accept)
+
+    def _read_call(self, request, media):
+        """Read the call (for a streaming body only its first record); return (call, decoder)."""
+        if not media.streaming_request:
+            body = request.read_all()
+            try:
+                return agentcalls.decode_call(body), None
+            except agentcalls.CallError as error:
+                request.respond(400, str(error))
+                return None, None
+
+        decoder = recordio.Decoder()
+        while True:
+            data = request.read_body()
+            if not data:
+                request.respond(400, "Received EOF while reading request body")
+                return None, None
+            try:
+                records = decoder.feed(data)
+            except recordio.RecordIOError as error:
+                request.respond(400, "Failed to decode the RecordIO request body: %s" % error)
+                return None, None
+            if records:
+                break
+        try:
+            call = agentcalls.decode_call(records[0])
+        except agentcalls.CallError as error:
+            request.respond(400, str(error))
+            return None, None
+        return call, (decoder, records[1:])
+
+    def _dispatch(self, request, call, media, reader):
+        kind = call["type"]
+        if media.streaming_request and kind != "ATTACH_CONTAINER_INPUT":
+            request.respond(415, "Streaming 'Content-Type' %s is not supported for %s call"
+                            % (APPLICATION_RECORDIO, kind))
+            return
+        if not media.streaming_request and kind == "ATTACH_CONTAINER_INPUT":
+            request.respond(415, "Expecting 'Content-Type' to be %s for %s call" % (APPLICATION_RECORDIO, kind))
+            return
+        if media.streaming_response and kind not in ("ATTACH_CONTAINER_OUTPUT", "LAUNCH_NESTED_CONTAINER_SESSION"):
+            request.respond(406, "Streaming response is not supported for %s call" % kind)
+            return
+
+        handlers = {
+            "LAUNCH_NESTED_CONTAINER_SESSION": self._launch_nested_container_session,
+            "ATTACH_CONTAINER_INPUT": self._attach_container_input,
+            "ATTACH_CONTAINER_OUTPUT": self._attach_container_output,
+            "WAIT_CONTAINER": self._wait_container,
+            "WAIT_NESTED_CONTAINER": self._wait_container,
+            "KILL_CONTAINER": self._kill_container,
+            "KILL_NESTED_CONTAINER": self._kill_container,
+            "REMOVE_CONTAINER": self._remove_container,
+            "REMOVE_NESTED_CONTAINER": self._remove_container,
+            "GET_HEALTH": self._get_health,
+            "GET_CONTAINERS": self._get_containers,
+        }
+        if kind == "UNKNOWN":
+            request.respond(501, "501 Not Implemented.")
+            return
+        handler = handlers.get(kind)
+        if handler is None:
+            # NOTE: a real agent implements every call type; the emulator only these.
+            request.respond(501, "The cluster emulator does not implement %s" % kind)
+            return
+        if kind == "ATTACH_CONTAINER_INPUT":
+            handler(request, call, media, reader)
+        else:
+            handler(request, call, media)
+
+    # -- LAUNCH_NESTED_CONTAINER_SESSION ---------------------------------------------------
+
+    def _launch_nested_container_session(self, request, call, media):
+        launch = call["launch_nested_container_session"]
+        container_id = launch["container_id"]
+        request.log_fields["container_id"] = container_id
+        key = container_id_string(container_id)
+        chain = container_id_chain(container_id)
+
+        with self.lock:
+            # NOTE: Mesos answers 202 for an id it still holds; for the id of an ended
+            # session it would try a new launch. The emulator answers 202 for both.
+            if key in self.sessions or self._task_container(chain) is not None:
+                request.respond(202)
+                return
+            task = self._task_for_root(chain[0])
+            if task is None:
+                request.respond(400, "Root container %s not found" % chain[0])
+                return
+            if task.containerizer == "DOCKER":
+                request.respond(400, "Nested containers are not supported")
+                return
+            container = launch.get("container")
+            if container is not None and container["type"] != "MESOS":
+                request.respond(400, "The provided ContainerInfo is not supported")
+                return
+            parent_key = container_id_string(container_id["parent"])
+            parent_session = self.sessions.get(parent_key)
+            if self._task_container(chain[:-1]) is None:
+                if parent_session is None or parent_session.ended.is_set():
+                    request.respond(400, "Parent container %s does not exist" % parent_key)
+                    return
+                if parent_session.destroying:
+                    request.respond(400, "Parent container %s is in 'DESTROYING' state" % parent_key)
+                    return
+            runtime = self.runtimes.get(task.id)
+            if runtime is None or runtime.init_pid is None:
+                request.respond(400, "Parent container %s does not exist" % parent_key)
+                return
+
+            command = launch.get("command", {})
+            normalized = {
+                "shell": command.get("shell", True),
+                "value": command.get("value", ""),
+                "arguments": command.get("arguments", []),
+                "user": command.get("user"),
+            }
+            # Debug containers inherit the parent's environment; the call's variables win.
+            environment = dict(runtime.environment)
+            for variable in command.get("environment", {}).get("variables", []):
+                if variable.get("type", "VALUE") == "SECRET":
+                    secret = variable["secret"]
+                    if "value" not in secret:
+                        request.respond(400, "Failed to resolve secret of environment variable '%s': "
+                                        "the cluster emulator resolves only value secrets" % variable["name"])
+                        return
+                    environment[variable["name"]] = secret["value"]["data"].decode("utf-8", "replace")
+                else:
+                    environment[variable["name"]] = variable["value"]
+            tty = container is not None and "tty_info" in container
+            # NOTE: tty_info.window_size in the launch call is not applied, as no Mesos
+            # code path applies it; the pty starts at 0x0 until a TTY_INFO record.
+            session = Session(self, task, runtime, container_id, normalized, tty, environment,
+                              self.cluster.heartbeat_interval_seconds, self.containment)
+            self.sessions[key] = session
+
+        try:
+            session.launch()
+        except LaunchError as error:
+            with self.lock:
+                self.sessions.pop(key, None)
+            LOG.info("agent %s: launch of %s failed: %s", self.agent_info.id, key, error)
+            request.respond(400, str(error))
+            return
+
+        if media.streaming_response:
+            headers = [("Content-Type", APPLICATION_RECORDIO), (MESSAGE_CONTENT_TYPE, media.message_accept)]
+        else:
+            # Legacy: without Accept: application/recordio the agent still streams
+            # RecordIO records but labels them application/json.
+            headers = [("Content-Type", APPLICATION_JSON)]
+        try:
+            stream = request.start_stream(200, headers)
+        except ClientGone:
+            session.abandon_output()
+            raise
+        output = OutputStream(request, stream, is_launch=True)
+        session.attach_output(output)
+        self._hold_stream(request, session, output)
+
+    def _hold_stream(self, request, session, output):
+        """Block until the output stream ends; a client that goes away loses its stream."""
+        connection = request.connection
+        watch_socket = True
+        try:
+            while not output.done.is_set():
+                if not watch_socket:
+                    output.done.wait()
+                    break
+                if connection.buffer:
+                    watch_socket = False  # The client pipelined a request; only wait for the end.
+                    continue
+                ready = connection.wait_readable(wake_fd=output.waker.read_fd)
+                if ready != "socket":
+                    continue
+                try:
+                    peeked = connection.sock.recv(1, socket.MSG_PEEK)
+                except OSError:
+                    peeked = b""
+                if peeked:
+                    watch_socket = False
+                    continue
+                if not output.done.is_set():
+                    output.mark_done()
+                    request.close_connection = True
+                    session.output_lost(output)
+                break
+        finally:
+            output.waker.close()
+        if output.stream.broken:
+            request.close_connection = True
+
+    # -- ATTACH_CONTAINER_OUTPUT -----------------------------------------------------------
+
+    def _attach_container_output(self, request, call, media):
+        container_id = call["attach_container_output"]["container_id"]
+        request.log_fields["container_id"] = container_id
+        key = container_id_string(container_id)
+        chain = container_id_chain(container_id)
+        if self._task_for_root(chain[0]) is None:
+            request.respond(404, "Container %s cannot be found" % key)
+            return
+        if self._task_container(chain) is not None:
+            request.respond(500, "I/O switchboard server was disabled for this container")
+            return
+        with self.lock:
+            session = self._live_session(key)
+        if session is None:
+            request.respond(500, "Unknown container %s" % key)
+            return
+        if session.redirect_finished.is_set():
+            request.respond(500, "I/O switchboard has shutdown")
+            return
+        if media.streaming_response:
+            headers = [("Content-Type", APPLICATION_RECORDIO), (MESSAGE_CONTENT_TYPE, media.message_accept)]
+        else:
+            headers = [("Content-Type", APPLICATION_JSON)]
+        stream = request.start_stream(200, headers)
+        output = OutputStream(request, stream, is_launch=False)
+        session.attach_output(output)
+        self._hold_stream(request, session, output)
+
+    # -- ATTACH_CONTAINER_INPUT ------------------------------------------------------------
+
+    def _attach_container_input(self, request, call, media, reader):
+        attach = call["attach_container_input"]
+        if attach["type"] != "CONTAINER_ID":
+            request.respond(400, "Expecting 'attach_container_input.type' to be CONTAINER_ID")
+            return
+        container_id = attach["container_id"]
+        request.log_fields["container_id"] = container_id
+        key = container_id_string(container_id)
+        chain = container_id_chain(container_id)
+        if self._task_for_root(chain[0]) is None:
+            request.respond(404, "Container %s cannot be found" % key)
+            return
+        if self._task_container(chain) is not None:
+            request.respond(500, "I/O switchboard server was disabled for this container")
+            return
+        with self.lock:
+            session = self._live_session(key)
+        if session is None:
+            # NOTE: with the composing containerizer the attach failure text is
+            # "Container not found"; this is the Mesos containerizer's text.
+            request.respond(500, "Unknown container %s" % key)
+            return
+        if session.redirect_finished.is_set() and not session.input_connected:
+            request.respond(500, "I/O switchboard has shutdown")
+            return
+
+        waker = session.begin_input()
+        if waker is False:
+            request.respond(409, "Multiple input connections are not allowed")
+            return
+        try:
+            status, body = self._run_input(request, session, reader, waker)
+        finally:
+            session.end_input(waker)
+        request.respond(status, body)
+
+    def _run_input(self, request, session, reader, waker):
+        """Apply input records until the body ends; return the (status, body) to send."""
+        decoder, records = reader
+        grace_deadline = None
+        while True:
+            for record in records:
+                result = self._apply_input_record(session, record)
+                if result is not None:
+                    return result
+            records = []
+
+            if grace_deadline is None and session.redirect_finished.is_set():
+                grace_deadline = time.monotonic() + INPUT_GRACE_SECONDS
+            if grace_deadline is not None:
+                remaining = grace_deadline - time.monotonic()
+                if remaining <= 0:
+                    # The output ended while this input was open: answer it anyway.
+                    return 200, ""
+                data = request.read_body(timeout=remaining)
+            else:
+                data = request.read_body(wake_fd=waker.read_fd)
+            if data is None:
+                continue
+            if data == b"":
+                if decoder.has_partial_record():
+                    return 400, "Failed to decode the RecordIO request body: EOF inside a record"
+                return 200, ""
+            try:
+                records = decoder.feed(data)
+            except recordio.RecordIOError as error:
+                return 400, "Failed to decode the RecordIO request body: %s" % error
+
+    def _apply_input_record(self, session, record: bytes):
+        """Apply one input record; return (status, body) to end the request, or None."""
+        try:
+            call = agentcalls.decode_call(record)
+        except agentcalls.CallError as error:
+            return 400, str(error)
+        if call["type"] != "ATTACH_CONTAINER_INPUT":
+            # NOTE: Mesos's switchboard aborts on such a record (a CHECK failure); the
+            # emulator answers 400 instead.
+            return 400, "Expecting 'type' to be ATTACH_CONTAINER_INPUT, got %s" % call["type"]
+        attach = call.get("attach_container_input", {})
+        error = agentcalls.validate_input_record(attach)
+        if error is not None:
+            return 400, error
+
+        message = attach["process_io"]
+        if message["type"] == "CONTROL":
+            control = message["control"]
+            if control["type"] == "TTY_INFO":
+                size = control["tty_info"]["window_size"]
+                try:
+                    session.set_window_size(size["rows"] & 0xFFFF, size["columns"] & 0xFFFF)
+                except OSError as error:
+                    return 400, "Unable to set the window size: %s" % error.strerror
+            return None
+
+        data = message["data"]["data"]
+        if not session.tty and not data:
+            session.close_stdin()
+            return None
+        if not data:
+            return None  # With a tty an empty record is not EOF; the client sends 0x04.
+        try:
+            session.write_stdin(data)
+        except OSError as error:
+            text = "Failed writing to stdin: Failed: %s" % (error.strerror or error)
+            session.stdin_failure = text
+            return 500, text
+        return None
+
+    # -- WAIT, KILL, REMOVE ------------------------------------------------------------
+
+    def _wait_container(self, request, call, media):
+        kind = call["type"]
+        field = kind.lower()
+        container_id = call[field]["container_id"]
+        request.log_fields["container_id"] = container_id
+        key = container_id_string(container_id)
+        chain = container_id_chain(container_id)
+
+        with self.lock:
+            session = self.sessions.get(key)
+        task = self._task_container(chain) if session is None else None
+        if session is None and task is None:
+            request.respond(404, "Container %s cannot be found" % key)
+            return
+
+        done = session.ended if session is not None else self.task_ended[task.id]
+        if not self._wait_or_disconnect(request, done):
+            return
+        if session is not None:
+            result = session.wait_result()
+        else:
+            result = {} if task.exit_status is None else {"exit_status": task.exit_status}
+        respond_json(request, {"type": kind, field: result})
+
+    def _wait_or_disconnect(self, request, event) -> bool:
+        """Wait for `event`; return False (and drop the connection) if the client leaves first."""
+        sock = request.connection.sock
+        while not event.wait(0.2):
+            if request.connection.buffer:
+                continue
+            try:
+                readable, _, _ = select.select([sock], [], [], 0)
+                if readable and not sock.recv(1, socket.MSG_PEEK):
+                    request.close_connection = True
+                    return False
+            except OSError:
+                request.close_connection = True
+                return False
+        return True
+
+    def _kill_container(self, request, call, media):
+        field = call["type"].lower()
+        container_id = call[field]["container_id"]
+        number = call[field].get("signal", signal.SIGKILL)
+        request.log_fields["container_id"] = container_id
+        key = container_id_string(container_id)
+        chain = container_id_chain(container_id)
+
+        with self.lock:
+            session = self._live_session(key)
+        if session is not None:
+            try:
+                session.kill(number)
+            except OSError as error:
+                request.respond(500, "Unable to send signal to container: %s"
+                                % (error.strerror or os.strerror(errno.ESRCH)))
+                return
+            request.respond(200)
+            return
+        task = self._task_container(chain)
+        if task is not None:
+            try:
+                self.kill_task(task, number)
+            except OSError as error:
+                request.respond(500, "Unable to send signal to container: %s" % error.strerror)
+                return
+            request.respond(200)
+            return
+        request.respond(404, "Container '%s' cannot be found (or is already killed)" % key)
+
+    def _remove_container(self, request, call, media):
+        field = call["type"].lower()
+        container_id = call[field]["container_id"]
+        request.log_fields["container_id"] = container_id
+        key = container_id_string(container_id)
+        chain = container_id_chain(container_id)
+        if self._task_for_root(chain[0]) is None:
+            request.respond(500, "Root container %s not found" % chain[0])
+            return
+        with self.lock:
+            session = self.sessions.get(key)
+            if session is not None and not session.ended.is_set():
+                request.respond(500, "Nested container has not terminated yet")
+                return
+            self.sessions.pop(key, None)
+        request.respond(200)
+
+    # -- read-only calls ---------------------------------------------------------------
+
+    def _get_health(self, request, call, media):
+        respond_json(request, {"type": "GET_HEALTH", "get_health": {"healthy": True}})
+
+    def _get_containers(self, request, call, media):
+        options = call.get("get_containers", {})
+        containers = []
+        with self.cluster.lock:
+            tasks = [t for t in self.cluster.tasks_on_agent(self.agent_info.id) if t.state == "TASK_RUNNING"]
+        for task in tasks:
+            executor_id = task.executor_id or task.id
+            entry = {"framework_id": {"value": task.framework_id}, "executor_id": {"value": executor_id},
+                     "executor_name": "Command Executor" if not task.pod else "",
+                     "container_id": {"value": task.root_container_value},
+                     "container_status": {"container_id": {"value": task.root_container_value}}}
+            runtime = self.runtimes.get(task.id)
+            if runtime is not None and runtime.init_pid is not None:
+                entry["container_status"]["executor_pid"] = runtime.init_pid
+            containers.append(entry)
+            if options.get("show_nested") and task.pod:
+                containers.append({"container_id": task.container_id,
+                                   "container_status": {"container_id": task.container_id}})
+        if options.get("show_nested"):
+            with self.lock:
+                live = [s for s in self.sessions.values() if not s.ended.is_set()]
+            for session in live:
+                containers.append({"container_id": session.container_id,
+                                   "container_status": {"container_id": session.container_id,
+                                                        "executor_pid": session.main_pid}})
+        respond_json(request, {"type": "GET_CONTAINERS", "get_containers": {"containers": containers}})
+
+    def describe_sessions(self) -> list:
+        with self.lock:
+            sessions = list(self.sessions.values())
+        return [session.describe() for session in sessions]
+
+
+def start_task_runtimes(agents):
+    """Start every agent's tasks; on failure stop all of them and re-raise."""
+    try:
+        for agent in agents:
+            agent.start_tasks()
+    except TaskStartError:
+        for agent in agents:
+            agent.stop_tasks()
+        raise
