@@ -106,8 +106,22 @@ void ExecSession::OnTaskFound(Result<mesos::TaskTarget> target) {
   spec.agent_url = target_->agent_url;
   spec.authorization = context_.authorization;
   spec.parent_container_id = target_->container_id;
-  spec.shell = true;  // as sshd runs "$SHELL -c command"
-  spec.command = shell_ ? worker_.config().login_shell : command_;
+  // Like sshd's "$SHELL -c command". With a pty, the window size is set before the command
+  // starts, as sshd does: the agent applies TTY_INFO only once the input stream is attached, so
+  // a command that reads the size at once would otherwise race it. The wrapper shell execs the
+  // command, so $$ and the exit status are the command's own.
+  std::string command = shell_ ? worker_.config().login_shell : command_;
+  if (pty_) {
+    spec.shell = false;
+    spec.command = "/bin/sh";
+    spec.arguments = {"sh", "-c",
+                      "stty rows " + std::to_string(rows_) + " cols " + std::to_string(columns_) +
+                          " 2>/dev/null; exec sh -c \"$1\"",
+                      "sh", command};
+  } else {
+    spec.shell = true;
+    spec.command = command;
+  }
   spec.environment = environment_;
   if (pty_ && !term_.empty()) spec.environment.emplace_back("TERM", term_);
   spec.tty = pty_;

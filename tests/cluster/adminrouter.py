@@ -1,7 +1,7 @@
 """Token checks in the style of DC/OS Admin Router, used by the master and agent servers.
 
 Admin Router takes the token from `Authorization: token=<jwt>`, then from
-`Authorization: Bearer <jwt>`, then from the `dcos-acs-auth-cookie` cookie, and answers
+`Authorization: Bearer <jwt>`, then from the `dcos-acs-auth-cookie` cookie. It responds
 401 with an HTML page and `WWW-Authenticate: acsjwt` (DC/OS Enterprise) when the token
 is missing or invalid.
 """
@@ -41,7 +41,7 @@ def extract_token(headers):
 
 
 def authenticate(request, authority):
-    """Return the uid of a valid token, or answer 401 and return None.
+    """Return the uid of a valid token, or send 401 and return None.
 
     NOTE: Admin Router checks `exp` only when the claim is present; the emulator only
     issues tokens with `exp`, so it requires the claim and rejects expired tokens.

@@ -97,7 +97,7 @@ class AgentService:
         for session in sessions:
             session.destroy("emulator shutdown")
         for runtime in runtimes:
-            runtime.kill()
+            runtime.signal(signal.SIGKILL)
         for runtime in runtimes:
             if not runtime.wait(SESSION_END_TIMEOUT_SECONDS):
                 LOG.error("task %s did not end after SIGKILL", runtime.task.id)
@@ -132,7 +132,7 @@ class AgentService:
         self.task_ended[task.id].set()
 
         # Nested containers go with their root container; once they ended, their
-        # checkpointed terminations go too, so WAIT answers 404 afterwards.
+        # checkpointed terminations go too, so WAIT returns 404 afterwards.
         with self.lock:
             sessions = [s for s in self.sessions.values() if s.task is task]
         for session in sessions:
@@ -208,7 +208,7 @@ class AgentService:
         self._dispatch(request, call, media, reader)
 
     def _negotiate(self, request):
-        """Check the request's media type headers; answer and return None on an error."""
+        """Check the request's media type headers; send the error response and return None on an error."""
         if request.method != "POST":
             method_not_allowed(request)
             return None
@@ -351,8 +351,8 @@ class AgentService:
         chain = container_id_chain(container_id)
 
         with self.lock:
-            # NOTE: Mesos answers 202 for an id it still holds; for the id of an ended
-            # session it would try a new launch. The emulator answers 202 for both.
+            # NOTE: Mesos returns 202 for an id it still tracks. For the id of an ended
+            # session it would try a new launch; the emulator returns 202 for both.
             if key in self.sessions or self._task_container(chain) is not None:
                 request.respond(202)
                 return

@@ -189,24 +189,61 @@ class SessionScanGroup:
         pass
 
 
+BASE_PREFIX = "task-bastion-emulator-"
+MODES = ("freezer", "pids", "proc")
+
+
+def remove_stale_bases(hierarchy: str):
+    """Remove the empty groups left by emulators that died without cleaning up."""
+    root = os.path.join(CGROUP_ROOT, hierarchy)
+    try:
+        entries = [entry for entry in os.listdir(root) if entry.startswith(BASE_PREFIX)]
+    except OSError:
+        return
+    for entry in entries:
+        owner = entry[len(BASE_PREFIX):]
+        if not owner.isdigit() or os.path.exists("/proc/" + owner):
+            continue
+        base = os.path.join(root, entry)
+        try:
+            for child in os.listdir(base):
+                if os.path.isdir(os.path.join(base, child)):
+                    os.rmdir(os.path.join(base, child))
+            os.rmdir(base)
+            LOG.info("removed stale cgroup %s", base)
+        except OSError as error:
+            LOG.warning("cannot remove stale cgroup %s: %s", base, error)
+
+
 class Containment:
-    """Chooses the mechanism once and creates one group per session."""
+    """Chooses the mechanism once and creates one group per session.
+
+    `prefer` (one of MODES) forces a mechanism, for testing the fallbacks.
+    """
 
     def __init__(self, prefer=None):
+        if prefer is not None and prefer not in MODES:
+            raise ValueError("unknown containment mode %r; expected one of %s" % (prefer, ", ".join(MODES)))
         self.base = None
         self.mode = "proc"
         candidates = ["freezer", "pids"] if prefer is None else [prefer]
         for mode in candidates:
             if mode == "proc":
                 break
-            base = os.path.join(CGROUP_ROOT, mode, "task-bastion-emulator-%d" % os.getpid())
+            remove_stale_bases(mode)
+            base = os.path.join(CGROUP_ROOT, mode, BASE_PREFIX + str(os.getpid()))
             try:
                 os.mkdir(base)
+            except OSError as error:
+                LOG.info("cgroup %s hierarchy not usable (%s)", mode, error)
+                continue
+            try:
                 probe = os.path.join(base, "probe")
                 os.mkdir(probe)
                 os.rmdir(probe)
             except OSError as error:
                 LOG.info("cgroup %s hierarchy not usable (%s)", mode, error)
+                os.rmdir(base)
                 continue
             self.base = base
             self.mode = mode

@@ -1,6 +1,6 @@
 """The control API: inspection and fault injection for tests. Documented in README.md.
 
-Errors are 4xx answers with a JSON body {"error": "<what is wrong>"}.
+Errors are 4xx responses with a JSON body {"error": "<what is wrong>"}.
 """
 
 import json
@@ -48,7 +48,7 @@ class ControlService:
         self._json(request, {"error": message}, status)
 
     def _body(self, request):
-        """Return the JSON object body, or answer 400 and return None."""
+        """Return the JSON object body, or send 400 and return None."""
         raw = request.read_all(limit=1024 * 1024)
         try:
             value = json.loads(raw.decode("utf-8") or "{}")
@@ -77,7 +77,7 @@ class ControlService:
                 tasks.append({
                     "id": task.id, "agent": task.agent_id, "state": task.state,
                     "containerizer": task.containerizer, "pod": task.pod, "hostname": task.hostname,
-                    "container_id": task.container_id if task.has_container_id or True else None,
+                    "container_id": task.container_id,
                     "init_pid": runtime.init_pid if runtime else None,
                     "unshare_pid": runtime.unshare.pid if runtime and runtime.unshare else None,
                     "sandbox": runtime.sandbox if runtime else None,

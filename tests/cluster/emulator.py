@@ -36,6 +36,8 @@ from tasks import TaskStartError  # noqa: E402
 from tokens import TokenAuthority  # noqa: E402
 
 LOG = logging.getLogger("emulator")
+# Forces how sessions are contained: freezer, pids or proc (see containment.py).
+CONTAINMENT_VARIABLE = "TASK_BASTION_EMULATOR_CONTAINMENT"
 
 
 def parse_arguments(argv):
@@ -69,7 +71,7 @@ class Emulator:
         self.authority = TokenAuthority(cluster.token_lifetime_seconds)
         self.faults = FaultRegistry()
         self.request_log = RequestLog(log_file)
-        self.containment = Containment()
+        self.containment = Containment(os.environ.get(CONTAINMENT_VARIABLE) or None)
         self.servers = []
         self.agents = {}
 
@@ -171,7 +173,7 @@ def main(argv=None) -> int:
     except TaskStartError as error:
         LOG.error("cannot start the cluster: %s", error)
         return 1
-    except OSError as error:
+    except (OSError, ValueError) as error:
         LOG.error("cannot start the cluster: %s", error)
         return 1
     finally:

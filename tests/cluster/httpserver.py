@@ -7,7 +7,6 @@ with `Request.respond` or `Request.start_stream` before it returns.
 """
 
 import email.utils
-import errno
 import http
 import logging
 import os
@@ -577,10 +576,6 @@ class HttpServer:
         delay = self.faults.read_delay(self.name, byte_count)
         if delay > 0:
             time.sleep(delay)
-
-
-def is_connection_error(error: OSError) -> bool:
-    return isinstance(error, ConnectionError) or error.errno in (errno.EPIPE, errno.ECONNRESET, errno.EBADF)
 
 
 def close_quietly(fd):

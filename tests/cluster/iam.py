@@ -15,6 +15,7 @@ import logging
 import re
 import time
 
+from httpserver import reason_phrase
 from tokens import TokenError, load_public_key, verify_rs256
 
 LOG = logging.getLogger("emulator.iam")
@@ -53,7 +54,7 @@ class IamService:
         ]
 
     def fault_body(self, code: int):
-        body = {"title": _title(code), "description": "Injected fault: HTTP %d" % code,
+        body = {"title": reason_phrase(code), "description": "Injected fault: HTTP %d" % code,
                 "code": "ERR_SERVICE_UNAVAILABLE" if code == 503 else "ERR_INTERNAL"}
         return json.dumps(body), "application/json"
 
@@ -177,7 +178,3 @@ class IamService:
     def _providers(self, request):
         self._json(request, 200, LOGIN_PROVIDERS)
 
-
-def _title(code: int) -> str:
-    from httpserver import reason_phrase
-    return reason_phrase(code)

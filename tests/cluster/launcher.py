@@ -8,10 +8,10 @@ a JSON launch spec on SPEC_FD and a pipe on STATUS_FD:
     launcher.py SPEC_FD STATUS_FD
 
 It enters the task's PID, UTS and mount namespaces with setns(2), changes to the
-sandbox, then forks the main process, which joins the cgroups listed in the spec (so it
-and every descendant are contained, but not the launcher, which must outlive a destroy
-to report the status), calls setsid(), takes the pty as its controlling terminal when
-there is one, and execs the command. The launcher writes
+sandbox, then forks the main process. The main process joins the cgroups listed in the
+spec, so it and every descendant are contained. The launcher stays outside, because it
+must outlive a destroy to report the status. The main process then calls setsid(),
+takes the pty as its controlling terminal when there is one, and execs the command. The launcher writes
 JSON lines to STATUS_FD: {"pid": <host pid>} after the fork, {"status": <raw wait(2)
 status>} when the main process ends, or {"error": "..."} when it cannot start it.
 """
@@ -127,8 +127,8 @@ def main(argv):
         report(status_fd, {"error": "Failed to prepare the container: %s" % (error.strerror or error)})
         return 1
 
-    # The child holds the write end until it execs (close-on-exec) or exits, so reading
-    # to EOF means it is contained and running before the pid is reported.
+    # The child keeps the write end open until it execs (close-on-exec) or exits, so
+    # reading to EOF means it is contained and running before the pid is reported.
     started_read, started_write = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
     if pid == 0:

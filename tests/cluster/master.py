@@ -1,7 +1,7 @@
 """The emulated Mesos masters: the v1 operator API and the legacy read-only endpoints.
 
 Every master checks, in the order of Mesos's master/http.cpp: token authentication
-(Admin Router style), leadership (a non-leader answers 307 with a protocol-relative
+(Admin Router style), leadership (a non-leader responds 307 with a protocol-relative
 Location, or 503 `No leader elected`), method (405), Content-Type (400, 415), body
 (400), validation (400), then Accept last (406).
 
@@ -102,7 +102,7 @@ class MasterService:
             self._legacy(request, LEGACY_PATHS[path])
 
     def _redirect(self, request, leader):
-        """Answer as Master::Http::redirect: 503 without a leader, else 307 to the leader."""
+        """Respond as Master::Http::redirect does: 503 without a leader, else 307 to the leader."""
         if leader is None:
             request.respond(503, "No leader elected")
             return

@@ -2,10 +2,10 @@
 
 Mesos converts a JSON request body to a protobuf message before it validates it. This
 module does the same for the messages the emulator reads, so that clients see the same
-behaviour: unknown fields are ignored; `null` means unset; bytes fields are standard
-base64; an unknown enum name drops an optional field and fails a required one; integer
-fields take JSON numbers or numeric strings; after parsing, missing required fields
-fail with "Missing required fields: <paths>".
+behaviour. Unknown fields are ignored and `null` means unset. Bytes fields are standard
+base64. An unknown enum name drops an optional field and fails a required one. Integer
+fields take JSON numbers or numeric strings. After parsing, missing required fields fail
+with "Missing required fields: <paths>".
 """
 
 import base64
@@ -108,7 +108,7 @@ BASE64_ALPHABET = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
 def stout_base64_decode(text: str) -> bytes:
     """Decode standard base64 as stout does: stop at the first '=', skip whitespace,
     accept missing padding, and reject any other character outside the alphabet."""
-    kept = []
+    alphabet_characters = []
     for character in text:
         if character == "=":
             break
@@ -116,10 +116,10 @@ def stout_base64_decode(text: str) -> bytes:
             continue
         if character not in BASE64_ALPHABET:
             raise ValueError("Invalid character '%s'" % character)
-        kept.append(character)
-    if len(kept) % 4 == 1:
-        kept.pop()  # A lone trailing character carries no whole byte.
-    encoded = "".join(kept)
+        alphabet_characters.append(character)
+    if len(alphabet_characters) % 4 == 1:
+        alphabet_characters.pop()  # A lone trailing character carries no whole byte.
+    encoded = "".join(alphabet_characters)
     return base64.b64decode(encoded + "=" * (-len(encoded) % 4))
 
 

@@ -8,7 +8,7 @@ single input connection, and the end-of-session order Mesos follows:
 1. the main process exits (or the session is destroyed): every process left in the
    session is killed, as the Mesos launcher does with the container's cgroup;
 2. stdout and stderr (or the pty) reach EOF and the output is drained;
-3. if an input connection is open, it is answered 200 one second later
+3. if an input connection is open, it gets its 200 response one second later
    (IOSwitchboardServerProcess waits `Seconds(1)` before answering it);
 4. every output stream gets its terminal chunk;
 5. the termination (raw wait status of the main process) becomes visible to WAIT.
@@ -352,7 +352,7 @@ class Session:
                 except BlockingIOError:
                     continue
                 except OSError as error:
-                    # EIO from a pty master once no process holds the slave: end of output.
+                    # A pty master fails with EIO once no process has the slave open, which ends the output.
                     if error.errno != errno.EIO:
                         LOG.error("session %s: reading output failed: %s", self.key, error)
                     data = b""
@@ -363,7 +363,7 @@ class Session:
         self._finish_redirect()
 
     def _finish_redirect(self):
-        """Steps 3-5 of the end order: answer open input, close outputs, destroy, finalize."""
+        """Run steps 3-5 of the end order: respond to open input, close outputs, destroy, finalize."""
         with self.lock:
             self.redirect_finished.set()
             wakers = list(self.input_wakers)

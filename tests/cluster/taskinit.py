@@ -3,9 +3,9 @@
 
 Run by tasks.py as `unshare --pid --mount --uts --fork --mount-proc taskinit.py
 HOSTNAME SANDBOX COMMAND STATUS_FD`. It sets the UTS hostname, runs COMMAND with
-`/bin/sh -c` in SANDBOX, reaps every process that the PID namespace reparents to it, and
-forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to the command, because
-the kernel drops signals to a namespace init that has no handler for them.
+`/bin/sh -c` in SANDBOX and reaps every process that the PID namespace reparents to it.
+It forwards SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 to the command,
+because the kernel drops signals to a namespace init that has no handler for them.
 
 On STATUS_FD it writes one line "ready" once the command runs, then one line
 "exit <raw wait status>" when the command ends. It then exits, and the kernel kills

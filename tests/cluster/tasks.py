@@ -13,9 +13,7 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import threading
-import time
 
 from containment import read_stat, all_pids
 
@@ -178,17 +176,3 @@ class TaskRuntime:
     def namespace_paths(self) -> dict:
         return {kind: "/proc/%d/ns/%s" % (self.init_pid, kind) for kind in ("pid", "uts", "mnt")}
 
-
-def wait_status_text(raw_status: int) -> str:
-    if os.WIFSIGNALED(raw_status):
-        return "killed by signal %d" % os.WTERMSIG(raw_status)
-    return "exited with status %d" % os.WEXITSTATUS(raw_status)
-
-
-def monotonic_deadline(seconds: float) -> float:
-    return time.monotonic() + seconds
-
-
-if __name__ == "__main__":
-    sys.stderr.write("tasks.py is a module of the cluster emulator; run emulator.py\n")
-    sys.exit(2)

@@ -90,7 +90,8 @@ def pid_alive(pid: int) -> bool:
 class EmulatorProcess:
     """emulator.py run as a subprocess with its own directory."""
 
-    def __init__(self, directory, spec):
+    def __init__(self, directory, spec, env=None):
+        self.env = dict(os.environ, **(env or {}))
         self.directory = str(directory)
         self.cluster_file = os.path.join(self.directory, "cluster.json")
         self.ports_file = os.path.join(self.directory, "ports.json")
@@ -107,7 +108,7 @@ class EmulatorProcess:
         self.process = subprocess.Popen(
             ["/usr/bin/python3", os.path.join(HERE, "emulator.py"), "--cluster", self.cluster_file,
              "--ports-file", self.ports_file, "--log-file", self.log_file, "--state-dir", self.state_dir],
-            stdout=subprocess.DEVNULL, stderr=stderr)
+            stdout=subprocess.DEVNULL, stderr=stderr, env=self.env)
         stderr.close()
         wait_for(lambda: os.path.exists(self.ports_file) or self.process.poll() is not None, timeout=30,
                  message="the ports file")
@@ -924,6 +925,33 @@ def test_shutdown_leaves_no_processes(tmp_path):
         launched.stream.collect()
     leftover = subprocess.run(["pgrep", "-f", process.state_dir], capture_output=True, text=True).stdout
     assert leftover == ""
+
+
+@pytest.mark.parametrize("mode", ["pids", "proc"])
+def test_containment_fallbacks(tmp_path, mode):
+    spec = cluster_spec(masters=1, tasks=cluster_spec()["tasks"][:1])
+    process = EmulatorProcess(tmp_path, spec, env={"TASK_BASTION_EMULATOR_CONTAINMENT": mode}).start()
+    try:
+        token = rawhttp.login(process.ports["iam"], "demo", "demo")
+        stdout, _, _, status = run(process, token, "sleep 60 & echo $!")
+        assert status == 0
+        session = process.sessions()[0]
+        assert session["containment"] == mode
+        init_pid = str(process.tasks()[SHELL_TASK]["init_pid"])
+        inside = subprocess.run(["nsenter", "-t", init_pid, "-p", "-m", "ps", "-e", "-o", "pid="],
+                                capture_output=True, text=True).stdout.split()
+        assert stdout.decode().strip() not in inside
+
+        launched = launch(process, token, "sleep 60 & echo ready; wait")
+        launched.stream.until(lambda output, record: b"ready" in output)
+        pids = process.session(launched.container_id["value"])["pids"]
+        assert len(pids) >= 2
+        launched.connection.close()
+        wait_for(lambda: process.session(launched.container_id["value"])["state"] == "ended",
+                 message="the session to end after the disconnect")
+        assert [pid for pid in pids if pid_alive(pid)] == []
+    finally:
+        assert process.stop() == 0
 
 
 def test_invalid_cluster_file_is_rejected(tmp_path):

@@ -71,7 +71,7 @@ def sshd():
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {workdir / 'host_key'}\n"
         f"PidFile {workdir / 'sshd.pid'}\nAuthorizedKeysFile {workdir / 'authorized_keys'}\n"
         "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
-        "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPrintMotd no\n"
+        "KbdInteractiveAuthentication no\nUsePAM yes\nStrictModes no\nPrintMotd no\n"
         "AcceptEnv LANG LC_*\nLogLevel ERROR\n")
     Path("/run/sshd").mkdir(exist_ok=True)
     log = open(workdir / "sshd.log", "wb")
@@ -109,10 +109,17 @@ def mode_flags(mode):
 @pytest.mark.parametrize("mode, command, stdin_bytes", CASES,
                          ids=[f"{m}:{c[:30]}" for m, c, _ in CASES])
 def test_same_result_as_openssh_sshd(bastion, sshd, mode, command, stdin_bytes):
-    # sshd runs commands with the user's login shell; use sh on both sides.
-    wrapped = "exec /bin/sh -c " + "'" + command.replace("'", "'\\''") + "'"
-    reference_argv = ["ssh", "-p", str(sshd["port"]), *SSH_OPTIONS, "-o",
-                      "PubkeyAuthentication=yes", "-i", sshd["key"], "-o", "BatchMode=yes",
+    # sshd runs commands with the login shell (bash here); the agent runs them with /bin/sh
+    # and argv[0] "sh", as Mesos does. Run sh with that argv[0] on the sshd side too.
+    wrapped = "exec sh -c " + "'" + command.replace("'", "'\\''") + "'"
+    # ssh takes the first value given for an option, so this list replaces SSH_OPTIONS' ban
+    # on public keys.
+    options = []
+    for flag, value in zip(SSH_OPTIONS[::2], SSH_OPTIONS[1::2]):
+        if not value.startswith("PubkeyAuthentication"):
+            options += [flag, value]
+    reference_argv = ["ssh", "-p", str(sshd["port"]), *options, "-i", sshd["key"],
+                      "-o", "BatchMode=yes",
                       *mode_flags(mode), "root@127.0.0.1", wrapped]
     bastion_argv = bastion.ssh_command("demo@demo-shell", command, options=mode_flags(mode))
     expected = run(reference_argv, mode, stdin_bytes, dict(os.environ))
