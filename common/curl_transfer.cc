@@ -103,8 +103,8 @@ Status CurlTransfer::Init(const HttpClientOptions& options) {
     }
   }
   // libcurl would add "Expect: 100-continue" to large or chunked bodies and wait for the
-  // interim answer, and would label a POST body application/x-www-form-urlencoded. An empty
-  // header value suppresses each.
+  // interim 100 response, and would label a POST body application/x-www-form-urlencoded. An
+  // empty header value suppresses each.
   std::vector<std::string> extra;
   if (!HasHeader(request_.headers, "Expect")) extra.push_back("Expect:");
   if (sends_body && !HasHeader(request_.headers, "Content-Type")) extra.push_back("Content-Type:");
@@ -234,7 +234,7 @@ size_t CurlTransfer::ReadTrampoline(char* buffer, size_t size, size_t count, voi
 }
 
 // Returning a count other than bytes.size() makes libcurl fail the transfer with
-// CURLE_WRITE_ERROR; that is how a cancelled transfer or a throwing handler stops it.
+// CURLE_WRITE_ERROR. That is how a cancelled transfer or a throwing handler stops it.
 size_t CurlTransfer::OnWrite(std::string_view bytes) {
   if (cancelled_) return 0;
   try {

@@ -3,12 +3,12 @@
 // owns the multi handle and is the only code that adds, removes or pauses the easy handle.
 //
 // Response body and pause. libcurl offers CURL_WRITEFUNC_PAUSE, but returning it means "these
-// bytes were not taken", and our on_body contract says the bytes passed are consumed whatever it
-// returns. So the write callback always consumes: it passes the bytes to on_body, and when on_body
+// bytes were not taken", while our on_body contract states that the bytes passed are consumed
+// whatever it returns. So the write callback always consumes: it passes the bytes to on_body, and when on_body
 // returns false it pauses receiving at once with curl_easy_pause(CURLPAUSE_RECV) from inside the
-// callback (libcurl allows pausing there). libcurl may still hand over bytes it had already read
-// (the rest of the current socket read); the callback keeps those in `held_body_`, at most one
-// socket read. ResumeDelivery() passes the held bytes on first; only then does the client lift
+// callback, which libcurl 7.88 supports. libcurl may still hand over the rest of the bytes it
+// had already read from the socket, so the callback keeps those in `held_body_` (at most one
+// socket read). ResumeDelivery() passes the held bytes on first; only then does the client lift
 // the libcurl pause. While receiving is paused libcurl does not report the transfer done, so
 // on_done always follows every body byte.
 //
@@ -17,7 +17,7 @@
 // task after Write or FinishBody (curl_easy_pause can run callbacks before it returns, so it is
 // never called from inside Write). Returning 0 ends the chunked body.
 //
-// Early response. HTTP/1.1 lets a server answer before the request body ends; the agent does
+// Early response. HTTP/1.1 lets a server respond before the request body ends; the agent does
 // that on ATTACH_CONTAINER_INPUT when the process is gone. libcurl 7.88 then keeps the transfer
 // open until the upload ends, so when the final response head arrives before FinishBody the body
 // is abandoned: queued bytes are dropped, later writes are ignored, and the chunked body ends.
@@ -45,7 +45,7 @@ namespace tb {
 
 class CurlTransfer {
  public:
-  // What ResumeDelivery() did.
+  // Outcome of ResumeDelivery().
   enum class ResumeResult {
     kPausedAgain,  // on_body returned false again; stay paused
     kFinished,     // the transfer had ended; on_done has been delivered
@@ -53,7 +53,7 @@ class CurlTransfer {
   };
 
   // `wake_sender` is called from inside a libcurl callback when the upload pause must be lifted
-  // (see "Early response"); it must defer the work, for example with EventLoop::Post.
+  // (see "Early response"). It must defer the work, for example with EventLoop::Post.
   CurlTransfer(HttpRequest request, HttpCall::Handlers handlers,
                std::function<void()> wake_sender);
   // REQUIRES: the easy handle is not in a multi handle.
@@ -82,8 +82,8 @@ class CurlTransfer {
   // body finished or abandoned. Clears nothing.
   bool SendUnpauseNeeded() const;
   void ClearSendPause() { send_paused_ = false; }
-  // The bits for curl_easy_pause that keep libcurl's pause state equal to ours; libcurl's call
-  // sets both directions at once.
+  // Returns the curl_easy_pause bits that match our pause state in both directions, because each
+  // curl_easy_pause call sets both.
   int PauseBits() const;
 
   // Whether the owner paused the response (on_body returned false).

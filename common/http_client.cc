@@ -1,7 +1,7 @@
 // The libcurl implementation of HttpClient: one multi handle driven by an EventLoop.
 //
-// libcurl's multi socket interface tells us which sockets to watch (CURLMOPT_SOCKETFUNCTION) and
-// when to call it back (CURLMOPT_TIMERFUNCTION); the loop reports readiness and we answer with
+// libcurl's multi socket interface names the sockets to watch (CURLMOPT_SOCKETFUNCTION) and the
+// time to call it back (CURLMOPT_TIMERFUNCTION). For each ready socket or expired timeout we call
 // curl_multi_socket_action, then collect finished transfers with curl_multi_info_read.
 //
 // Reentrancy rules that shape this file:
@@ -10,7 +10,8 @@
 //    so Start() always adds the easy handle from a posted task, and an HttpCall destroyed while
 //    libcurl is on the stack (`curl_depth_` > 0) is removed from a posted task.
 //  * curl_easy_pause may call the write callback before it returns, so it is only called from
-//    posted tasks (and, to pause, from inside the write callback itself; see curl_transfer.h).
+//    posted tasks. The one exception is the pause from inside the write callback itself, which
+//    curl_transfer.h explains.
 //  * Posted tasks and loop callbacks hold a weak_ptr to `alive_`, so those that run after the
 //    client is destroyed do nothing.
 
@@ -168,8 +169,8 @@ Status CurlHttpClient::Init() {
 
 std::unique_ptr<HttpCall> CurlHttpClient::Start(HttpRequest request,
                                                 HttpCall::Handlers handlers) {
-  // The transfer asks for an upload unpause through this hook; it holds only a weak reference
-  // to itself, so there is no ownership cycle.
+  // The transfer requests an upload unpause through this hook. The hook keeps only a weak
+  // reference to the transfer, so there is no ownership cycle.
   auto self = std::make_shared<std::weak_ptr<CurlTransfer>>();
   auto wake_sender = [this, self]() {
     if (std::shared_ptr<CurlTransfer> transfer = self->lock()) ScheduleSendUnpause(transfer);
@@ -242,9 +243,9 @@ void CurlHttpClient::OnSocket(curl_socket_t fd, int what) {
   std::weak_ptr<char> alive = alive_;
   loop_.WatchFd(fd, events, [this, alive, fd, events](unsigned ready) {
     if (alive.expired()) return;
-    // On an error condition libcurl is also told the socket is ready for what it watched, so it
-    // reads or writes and reports the socket's own error (reset, refused) rather than a bare
-    // "select/poll returned error".
+    // On an error condition the socket is also reported ready for what libcurl watched, so
+    // libcurl reads or writes and reports the socket's own error (reset, refused) rather than a
+    // bare "select/poll returned error".
     if (ready & EventLoop::kError) ready |= events;
     int bits = 0;
     if (ready & EventLoop::kReadable) bits |= CURL_CSELECT_IN;
@@ -307,7 +308,8 @@ void CurlHttpClient::Remove(CurlTransfer& transfer) {
   std::shared_ptr<CurlTransfer> keep = std::move(it->second);
   transfers_.erase(it);
   // Removing an unfinished transfer closes its connection, which is how a stream is aborted.
-  // It fails only for handles not in the multi handle, which transfers_ rules out.
+  // It fails for a handle not in the multi handle (transfers_ rules that out) and from inside a
+  // libcurl callback (the REQUIRES line rules that out).
   (void)curl_multi_remove_handle(multi_.get(), keep->easy());
   keep->set_in_multi(false);
 }
@@ -319,7 +321,7 @@ void CurlHttpClient::SocketAction(curl_socket_t fd, int event_bits) {
     CurlScope scope(curl_depth_);
     code = curl_multi_socket_action(multi_.get(), fd, event_bits, &running);
   }
-  // CURLM_BAD_SOCKET means libcurl dropped the socket after the loop reported it; the other
+  // CURLM_BAD_SOCKET means libcurl dropped the socket after the loop reported it. The other
   // failures leave the multi handle as it was, so finished transfers are still collected.
   (void)code;
   CompleteFinished();

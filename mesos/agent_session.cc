@@ -15,16 +15,17 @@ namespace tb::mesos {
 
 namespace {
 
-// The agent's I/O switchboard reads at most 64 KiB at a time, and the Mesos CLIs send far less
-// per record; larger stdin writes are split so no record outgrows what the agent itself sends.
+// The agent's I/O switchboard reads at most 64 KiB at a time, so its own records carry at most
+// 64 KiB. Larger stdin writes are split into records of that size.
 constexpr std::size_t kMaxStdinRecordBytes = 64 * 1024;
 
-// A 202 means the container id already existed; one relaunch with a fresh uuid4 is enough,
-// because a second collision of random ids points to a broken agent, not bad luck.
+// A 202 means the container id already existed. One relaunch with a fresh uuid4 is enough,
+// because a second collision of random ids points to a broken agent.
 constexpr int kMaxLaunchAttempts = 2;
 
-// ATTACH_CONTAINER_INPUT answers 500 "Unknown container" when it reaches the agent before the
-// session container is known there. Attempts in all, and the first backoff, doubled each time.
+// The agent rejects ATTACH_CONTAINER_INPUT with 500 "Unknown container" when the request arrives
+// before the agent has registered the session container. kMaxInputAttempts counts all attempts; the delay
+// before a retry starts at kFirstInputRetryDelay and doubles each time.
 constexpr int kMaxInputAttempts = 4;
 constexpr std::chrono::milliseconds kFirstInputRetryDelay{100};
 
@@ -203,6 +204,8 @@ void AgentSession::Impl::Launch() {
   }
   request.body = LaunchNestedContainerSessionCall(container_id_json_, command);
   request.description = agent_ + " LAUNCH_NESTED_CONTAINER_SESSION";
+  // NOTE: no deadline, because the stream lasts as long as the process. An agent that never
+  // sends the response head keeps the session waiting until its owner destroys it.
 
   HttpCall::Handlers handlers;
   handlers.on_head = [this](const HttpResponseHead& head) { OnLaunchHead(head); };
@@ -213,7 +216,7 @@ void AgentSession::Impl::Launch() {
 
 void AgentSession::Impl::OnLaunchHead(const HttpResponseHead& head) {
   launch_status_ = head.status;
-  if (head.status != 200) return;  // the body says why; OnLaunchDone reports it
+  if (head.status != 200) return;  // OnLaunchDone reports the reason the body gives
 
   launched_ = true;
   std::weak_ptr<char> alive = alive_;
@@ -270,7 +273,7 @@ void AgentSession::Impl::BreakOutput(Status reason) {
 void AgentSession::Impl::OnLaunchDone(Status status) {
   if (launch_status_ != 200) {
     if (launch_status_ == 0) {
-      Finish(std::move(status));  // no answer: connect failure, reset or timeout
+      Finish(std::move(status));  // no response: connect failure, reset or timeout
     } else if (launch_status_ == 202 && launch_attempts_ < kMaxLaunchAttempts) {
       Launch();
     } else {
@@ -293,7 +296,7 @@ void AgentSession::Impl::OnLaunchDone(Status status) {
 
 Status AgentSession::Impl::LaunchRejected() const {
   const std::string& body = launch_error_body_;
-  const std::string code = "(HTTP " + std::to_string(launch_status_) + ")";
+  const std::string code = "HTTP " + std::to_string(launch_status_);
   switch (launch_status_) {
     case 400:
       // Texts from the agent's launch path (Mesos containerizer, composing containerizer).
@@ -308,20 +311,21 @@ Status AgentSession::Impl::LaunchRejected() const {
             "containerizer");
       }
       if (Contains(body, "DESTROYING")) return Status::FailedPrecondition("the task is being killed");
-      return Status::InvalidArgument(agent_ + " rejected LAUNCH_NESTED_CONTAINER_SESSION " + code +
-                                     ": " + FirstLine(body));
+      return Status::InvalidArgument(agent_ + ": LAUNCH_NESTED_CONTAINER_SESSION returned " +
+                                     code + ": " + FirstLine(body));
     case 401:
-      return Status::Unauthenticated(agent_ + " rejected the credentials for "
-                                     "LAUNCH_NESTED_CONTAINER_SESSION " + code);
+      return Status::Unauthenticated(agent_ + ": LAUNCH_NESTED_CONTAINER_SESSION rejected the "
+                                     "credentials (" + code + ")");
     case 403:
-      return Status::PermissionDenied("the agent denied LAUNCH_NESTED_CONTAINER_SESSION " + code);
+      return Status::PermissionDenied("the agent denied LAUNCH_NESTED_CONTAINER_SESSION (" + code +
+                                      ")");
     case 503:
-      return Status::Unavailable(agent_ + " is recovering " + code);
+      return Status::Unavailable(agent_ + " is recovering (" + code + ")");
     case 202:
-      return Status::Unavailable(agent_ + " answered LAUNCH_NESTED_CONTAINER_SESSION with HTTP "
-                                 "202 twice: fresh session container ids already existed");
+      return Status::Unavailable(agent_ + ": LAUNCH_NESTED_CONTAINER_SESSION returned HTTP 202 "
+                                 "twice, so two fresh session container ids already existed");
     default:
-      return Status::Unavailable(agent_ + " answered LAUNCH_NESTED_CONTAINER_SESSION " + code +
+      return Status::Unavailable(agent_ + ": LAUNCH_NESTED_CONTAINER_SESSION returned " + code +
                                  ": " + FirstLine(body));
   }
 }
@@ -348,8 +352,8 @@ void AgentSession::Impl::OnOutputEnded() {
     Finish(std::move(*output_error_));
     return;
   }
-  // The process's output is complete, so it has exited (the agent destroys the container when
-  // its main process ends); input still queued can no longer matter.
+  // The output is complete, so the process has exited: the agent destroys the container when
+  // its main process ends. Input still queued can no longer matter.
   StopInput();
   WaitForExit();
 }
@@ -375,8 +379,8 @@ void AgentSession::Impl::OpenInput() {
 
   HttpRequest request;
   request.url = spec_.agent_url + "/api/v1";
-  // One input connection per session (the agent answers a second one with 409), so it is not
-  // kept for reuse.
+  // The agent allows one input connection per session and rejects a second with 409, so the
+  // connection is not kept for reuse.
   request.headers = {"Content-Type: application/recordio",
                      "Message-Content-Type: application/json", "Accept: application/json",
                      "Transfer-Encoding: chunked", "Connection: close"};
@@ -452,7 +456,7 @@ void AgentSession::Impl::OnInputDone(Status status) {
   if (finished_) return;
 
   if (status.ok() && input_status_ == 200) {
-    // The agent took the whole body, or answered because the process's output ended.
+    // The agent took the whole body, or responded early because the output ended.
     DropInput();
     return;
   }
@@ -460,6 +464,8 @@ void AgentSession::Impl::OnInputDone(Status status) {
   const bool unknown_container = status.ok() && input_status_ == 500 &&
                                  Contains(input_error_body_, "Unknown container");
   const bool launch_open = launch_call_ != nullptr && !output_ended_;
+  // NOTE: once stdin data went out on the rejected stream, the input is dropped and not retried,
+  // although the agent forwarded none of it. A retry would need a copy of all stdin sent.
   if (unknown_container && launch_open && !stdin_sent_ && input_attempts_ < kMaxInputAttempts) {
     // The agent did not know the container yet. Nothing of the input reached the process, and
     // stdin, EOF and the tty size are all replayed by OpenInput, so the retry loses nothing.
@@ -472,10 +478,12 @@ void AgentSession::Impl::OnInputDone(Status status) {
     return;
   }
 
-  Warn(status.ok() ? Status::Unavailable(agent_ + " answered ATTACH_CONTAINER_INPUT with HTTP " +
+  std::weak_ptr<char> alive = alive_;
+  Warn(status.ok() ? Status::Unavailable(agent_ + ": ATTACH_CONTAINER_INPUT returned HTTP " +
                                          std::to_string(input_status_) + ": " +
                                          FirstLine(input_error_body_))
                    : status);
+  if (alive.expired()) return;
   // A 500 here means the process already ended or closed stdin; output is still drained.
   DropInput();
 }
@@ -542,7 +550,7 @@ void AgentSession::Impl::Resize(int rows, int columns) {
 void AgentSession::Impl::WaitForExit() {
   HttpRequest request;
   request.url = spec_.agent_url + "/api/v1";
-  request.headers = JsonHeaders();  // no Message-Accept: the agent answers 406 to it here
+  request.headers = JsonHeaders();  // no Message-Accept: the agent rejects it here with 406
   request.body = WaitContainerCall(container_id_json_);
   request.timeout = spec_.wait_timeout;
   request.description = agent_ + " WAIT_CONTAINER";
@@ -564,7 +572,7 @@ void AgentSession::Impl::OnWaitDone(Status status) {
     return;
   }
   if (wait_status_ != 200) {
-    Finish(Status::Unavailable(context + agent_ + " answered WAIT_CONTAINER with HTTP " +
+    Finish(Status::Unavailable(context + agent_ + ": WAIT_CONTAINER returned HTTP " +
                                std::to_string(wait_status_) + ": " + FirstLine(wait_body_)));
     return;
   }
@@ -604,14 +612,15 @@ void AgentSession::Impl::SendKill(int signal) {
     return true;
   };
   handlers.on_done = [this, entry, status_code, body, signal](Status status) {
+    std::weak_ptr<char> alive = alive_;
     if (!status.ok()) {
       Warn(status);
     } else if (*status_code != 200) {
-      Warn(Status::Unavailable(agent_ + " answered KILL_CONTAINER (signal " +
-                               std::to_string(signal) + ") with HTTP " +
-                               std::to_string(*status_code) + ": " + FirstLine(*body)));
+      Warn(Status::Unavailable(agent_ + ": KILL_CONTAINER with signal " + std::to_string(signal) +
+                               " returned HTTP " + std::to_string(*status_code) + ": " +
+                               FirstLine(*body)));
     }
-    kill_calls_.erase(entry);
+    if (!alive.expired()) kill_calls_.erase(entry);
   };
   *entry = http_.Start(std::move(request), std::move(handlers));
 }

@@ -70,9 +70,9 @@ class AgentSession {
     // reason the session failed (launch rejected, stream lost, wait failed). After it the
     // session makes no more calls and may be destroyed.
     std::function<void(Result<ExitOutcome>)> on_finished;
-    // A call that does not end the session failed: ATTACH_CONTAINER_INPUT answered other than
-    // 200 (a 500 usually means the process has already ended, and stdin is then dropped), or
-    // KILL_CONTAINER failed. Only for logs; the session carries on. May be empty.
+    // A call that does not end the session failed: ATTACH_CONTAINER_INPUT returned a status
+    // other than 200 (a 500 usually means the process has already ended, and stdin is then
+    // dropped), or KILL_CONTAINER failed. Only for logs; the session carries on. May be empty.
     std::function<void(const Status&)> on_warning;
   };
 
@@ -98,8 +98,8 @@ class AgentSession {
   void Resize(int rows, int columns);
   // Resumes output paused by on_output returning false. Handlers run later, from a posted task.
   void ResumeOutput();
-  // Sends KILL_CONTAINER with `signal` to the session's container; before the launch has
-  // answered, the signal waits for it. Failures go to on_warning.
+  // Sends KILL_CONTAINER with `signal` to the session's container. A signal sent before the
+  // launch response arrives waits for it. Failures go to on_warning.
   void Signal(int signal);
 
   const std::string& container_id() const;

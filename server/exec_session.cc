@@ -8,12 +8,6 @@
 #include "server/worker.h"
 
 namespace tb::server {
-namespace {
-
-constexpr std::size_t kReadChunkBytes = 32 << 10;
-
-}  // namespace
-
 ExecSession::ExecSession(Worker& worker, SessionContext context, ssh_channel channel)
     : worker_(worker), context_(std::move(context)), channel_(channel) {}
 
@@ -207,19 +201,27 @@ void ExecSession::Pump() {
 
 void ExecSession::ReadClientInput() {
   if (stdin_closed_ || !agent_) return;
-  char buffer[kReadChunkBytes];
-  while (agent_->stdin_queued_bytes() < worker_.config().max_input_buffer_bytes) {
-    int n = ssh_channel_read_nonblocking(channel_, buffer, sizeof buffer, 0);
+  if (agent_->stdin_queued_bytes() >= worker_.config().max_input_buffer_bytes) return;
+
+  // Take everything libssh has buffered in one read. libssh grows the channel window back to
+  // its full size after every read, so reading less than the buffered amount would let the
+  // client send another window's worth each time and the buffer would grow without bound.
+  int available = ssh_channel_poll(channel_, 0);
+  if (available > 0) {
+    std::string bytes(static_cast<std::size_t>(available), '\0');
+    int n = ssh_channel_read_nonblocking(channel_, bytes.data(), static_cast<uint32_t>(available),
+                                         0);
     if (n > 0) {
-      agent_->WriteStdin(std::string_view(buffer, static_cast<std::size_t>(n)));
-      continue;
+      bytes.resize(static_cast<std::size_t>(n));
+      agent_->WriteStdin(bytes);
     }
-    if (n == SSH_EOF || (n == 0 && ssh_channel_is_eof(channel_))) {
-      stdin_closed_ = true;
-      agent_->CloseStdin();
-    }
-    return;  // 0: nothing buffered; SSH_ERROR: the session check in Connection closes us
   }
+  // The client's EOF may have arrived with the data just read; no later poll would report it.
+  if (available == SSH_EOF || ssh_channel_is_eof(channel_)) {
+    stdin_closed_ = true;
+    agent_->CloseStdin();
+  }
+  // SSH_ERROR: the session check in Connection closes us.
 }
 
 void ExecSession::WriteOutput() {

@@ -43,8 +43,8 @@ def extract_token(headers):
 def authenticate(request, authority):
     """Return the uid of a valid token, or send 401 and return None.
 
-    NOTE: Admin Router checks `exp` only when the claim is present; the emulator only
-    issues tokens with `exp`, so it requires the claim and rejects expired tokens.
+    NOTE: Admin Router checks `exp` only when the claim is present. The emulator
+    requires the claim, because every token its IAM issues has one.
     """
     token = extract_token(request.headers)
     if token is None:

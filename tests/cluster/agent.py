@@ -21,40 +21,20 @@ import select
 import signal
 import socket
 import threading
-import time
 
 import adminrouter
 import agentcalls
-import recordio
+import agentinput
 from cluster import container_id_chain, container_id_string
 from httpserver import ClientGone, reason_phrase
-from mesoshttp import (APPLICATION_JSON, APPLICATION_PROTOBUF, APPLICATION_RECORDIO, MESSAGE_ACCEPT,
-                       MESSAGE_CONTENT_TYPE, accepts_media_type, method_not_allowed, respond_json)
-from sessions import INPUT_GRACE_SECONDS, LaunchError, OutputStream, Session
+from mesoshttp import APPLICATION_JSON, APPLICATION_RECORDIO, MESSAGE_CONTENT_TYPE, respond_json
+from sessions import LaunchError, OutputStream, Session
 from tasks import TaskRuntime, TaskStartError
 
 LOG = logging.getLogger("emulator.agent")
 
 API_PATHS = ("/api/v1", "/slave(1)/api/v1")
 SESSION_END_TIMEOUT_SECONDS = 10.0
-
-
-class MediaTypes:
-    """The negotiated encodings of one call."""
-
-    def __init__(self, content, accept, message_content=None, message_accept=None):
-        self.content = content
-        self.accept = accept
-        self.message_content = message_content
-        self.message_accept = message_accept
-
-    @property
-    def streaming_request(self) -> bool:
-        return self.content == APPLICATION_RECORDIO
-
-    @property
-    def streaming_response(self) -> bool:
-        return self.accept == APPLICATION_RECORDIO
 
 
 class AgentService:
@@ -198,109 +178,14 @@ class AgentService:
             return
         if adminrouter.authenticate(request, self.authority) is None:
             return
-        media = self._negotiate(request)
+        media = agentcalls.negotiate(request)
         if media is None:
             return
-        call, reader = self._read_call(request, media)
+        call, reader = agentcalls.read_call(request, media)
         if call is None:
             return
         request.log_fields["call"] = call["type"]
         self._dispatch(request, call, media, reader)
-
-    def _negotiate(self, request):
-        """Check the request's media type headers; send the error response and return None on an error."""
-        if request.method != "POST":
-            method_not_allowed(request)
-            return None
-
-        content_type = request.headers.get("Content-Type")
-        if content_type is None:
-            request.respond(400, "Expecting 'Content-Type' to be present")
-            return None
-        if content_type not in (APPLICATION_JSON, APPLICATION_PROTOBUF, APPLICATION_RECORDIO):
-            request.respond(415, "Expecting 'Content-Type' of %s or %s or %s"
-                            % (APPLICATION_JSON, APPLICATION_PROTOBUF, APPLICATION_RECORDIO))
-            return None
-
-        message_content = request.headers.get(MESSAGE_CONTENT_TYPE)
-        if content_type == APPLICATION_RECORDIO:
-            if message_content is None:
-                request.respond(400, "Expecting '%s' to be set for streaming requests" % MESSAGE_CONTENT_TYPE)
-                return None
-            if message_content not in (APPLICATION_JSON, APPLICATION_PROTOBUF):
-                request.respond(415, "Expecting '%s' of %s or %s"
-                                % (MESSAGE_CONTENT_TYPE, APPLICATION_JSON, APPLICATION_PROTOBUF))
-                return None
-        elif message_content is not None:
-            request.respond(415, "Expecting '%s' to be not set for non-streaming requests" % MESSAGE_CONTENT_TYPE)
-            return None
-
-        accept_header = request.headers.get("Accept")
-        if accepts_media_type(accept_header, APPLICATION_JSON):
-            accept = APPLICATION_JSON
-        elif accepts_media_type(accept_header, APPLICATION_PROTOBUF):
-            accept = APPLICATION_PROTOBUF
-        elif accepts_media_type(accept_header, APPLICATION_RECORDIO):
-            accept = APPLICATION_RECORDIO
-        else:
-            request.respond(406, "Expecting 'Accept' to allow %s or %s or %s"
-                            % (APPLICATION_JSON, APPLICATION_PROTOBUF, APPLICATION_RECORDIO))
-            return None
-
-        message_accept = None
-        message_accept_header = request.headers.get(MESSAGE_ACCEPT)
-        if accept == APPLICATION_RECORDIO:
-            if accepts_media_type(message_accept_header, APPLICATION_JSON):
-                message_accept = APPLICATION_JSON
-            elif accepts_media_type(message_accept_header, APPLICATION_PROTOBUF):
-                message_accept = APPLICATION_PROTOBUF
-            else:
-                request.respond(406, "Expecting '%s' to allow %s or %s"
-                                % (MESSAGE_ACCEPT, APPLICATION_JSON, APPLICATION_PROTOBUF))
-                return None
-        elif message_accept_header is not None:
-            request.respond(406, "Expecting '%s' to be not set for non-streaming responses" % MESSAGE_ACCEPT)
-            return None
-
-        # NOTE: real agents also speak protobuf; the emulator only JSON, so it rejects
-        # protobuf with an explicit message instead of misreading it.
-        if APPLICATION_PROTOBUF in (content_type, message_content):
-            request.respond(415, "The cluster emulator only decodes application/json request bodies")
-            return None
-        if APPLICATION_PROTOBUF in (accept, message_accept):
-            request.respond(406, "The cluster emulator only encodes application/json responses")
-            return None
-        return MediaTypes(content_type, accept, message_content, message_accept)
-
-    def _read_call(self, request, media):
-        """Read the call (for a streaming body only its first record); return (call, decoder)."""
-        if not media.streaming_request:
-            body = request.read_all()
-            try:
-                return agentcalls.decode_call(body), None
-            except agentcalls.CallError as error:
-                request.respond(400, str(error))
-                return None, None
-
-        decoder = recordio.Decoder()
-        while True:
-            data = request.read_body()
-            if not data:
-                request.respond(400, "Received EOF while reading request body")
-                return None, None
-            try:
-                records = decoder.feed(data)
-            except recordio.RecordIOError as error:
-                request.respond(400, "Failed to decode the RecordIO request body: %s" % error)
-                return None, None
-            if records:
-                break
-        try:
-            call = agentcalls.decode_call(records[0])
-        except agentcalls.CallError as error:
-            request.respond(400, str(error))
-            return None, None
-        return call, (decoder, records[1:])
 
     def _dispatch(self, request, call, media, reader):
         kind = call["type"]
@@ -526,82 +411,10 @@ class AgentService:
             request.respond(409, "Multiple input connections are not allowed")
             return
         try:
-            status, body = self._run_input(request, session, reader, waker)
+            status, body = agentinput.run_input(request, session, reader, waker)
         finally:
             session.end_input(waker)
         request.respond(status, body)
-
-    def _run_input(self, request, session, reader, waker):
-        """Apply input records until the body ends; return the (status, body) to send."""
-        decoder, records = reader
-        grace_deadline = None
-        while True:
-            for record in records:
-                result = self._apply_input_record(session, record)
-                if result is not None:
-                    return result
-            records = []
-
-            if grace_deadline is None and session.redirect_finished.is_set():
-                grace_deadline = time.monotonic() + INPUT_GRACE_SECONDS
-            if grace_deadline is not None:
-                remaining = grace_deadline - time.monotonic()
-                if remaining <= 0:
-                    # The output ended while this input was open: answer it anyway.
-                    return 200, ""
-                data = request.read_body(timeout=remaining)
-            else:
-                data = request.read_body(wake_fd=waker.read_fd)
-            if data is None:
-                continue
-            if data == b"":
-                if decoder.has_partial_record():
-                    return 400, "Failed to decode the RecordIO request body: EOF inside a record"
-                return 200, ""
-            try:
-                records = decoder.feed(data)
-            except recordio.RecordIOError as error:
-                return 400, "Failed to decode the RecordIO request body: %s" % error
-
-    def _apply_input_record(self, session, record: bytes):
-        """Apply one input record; return (status, body) to end the request, or None."""
-        try:
-            call = agentcalls.decode_call(record)
-        except agentcalls.CallError as error:
-            return 400, str(error)
-        if call["type"] != "ATTACH_CONTAINER_INPUT":
-            # NOTE: Mesos's switchboard aborts on such a record (a CHECK failure); the
-            # emulator answers 400 instead.
-            return 400, "Expecting 'type' to be ATTACH_CONTAINER_INPUT, got %s" % call["type"]
-        attach = call.get("attach_container_input", {})
-        error = agentcalls.validate_input_record(attach)
-        if error is not None:
-            return 400, error
-
-        message = attach["process_io"]
-        if message["type"] == "CONTROL":
-            control = message["control"]
-            if control["type"] == "TTY_INFO":
-                size = control["tty_info"]["window_size"]
-                try:
-                    session.set_window_size(size["rows"] & 0xFFFF, size["columns"] & 0xFFFF)
-                except OSError as error:
-                    return 400, "Unable to set the window size: %s" % error.strerror
-            return None
-
-        data = message["data"]["data"]
-        if not session.tty and not data:
-            session.close_stdin()
-            return None
-        if not data:
-            return None  # With a tty an empty record is not EOF; the client sends 0x04.
-        try:
-            session.write_stdin(data)
-        except OSError as error:
-            text = "Failed writing to stdin: Failed: %s" % (error.strerror or error)
-            session.stdin_failure = text
-            return 500, text
-        return None
 
     # -- WAIT, KILL, REMOVE ------------------------------------------------------------
 

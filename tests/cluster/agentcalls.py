@@ -1,9 +1,13 @@
-"""Decoding and validation of agent v1 Calls, with the texts of Mesos's
-slave/validation.cpp, common/validation.cpp and the I/O switchboard."""
+"""Media type negotiation, decoding and validation of agent v1 Calls, with the texts of
+Mesos's slave/http.cpp, slave/validation.cpp, common/validation.cpp and the I/O
+switchboard."""
 
 import json
 
 import protojson
+import recordio
+from mesoshttp import (APPLICATION_JSON, APPLICATION_PROTOBUF, APPLICATION_RECORDIO, MESSAGE_ACCEPT,
+                       MESSAGE_CONTENT_TYPE, accepts_media_type, method_not_allowed)
 
 # slave/constants.hpp MAX_CONTAINER_ID_LENGTH, and NAME_MAX for any Mesos ID.
 MAX_CONTAINER_ID_LENGTH = 242
@@ -152,28 +156,15 @@ def validate_input_record(attach: dict):
         return "Expecting 'attach_container_input.type' to be 'PROCESS_IO' instead of: '%s'" % kind
     if "process_io" not in attach:
         return "Expecting 'attach_container_input.process_io' to be present"
+
     message = attach["process_io"]
     if "type" not in message:
         return "Expecting 'process_io.type' to be present"
     if message["type"] == "UNKNOWN":
         return "'process_io.type' is unknown"
     if message["type"] == "CONTROL":
-        if "control" not in message:
-            return "Expecting 'process_io.control' to be present"
-        control = message["control"]
-        if "type" not in control:
-            return "Expecting 'process_io.control.type' to be present"
-        if control["type"] == "UNKNOWN":
-            return "'process_io.control.type' is unknown"
-        if control["type"] == "TTY_INFO":
-            if "tty_info" not in control:
-                return "Expecting 'process_io.control.tty_info' to be present"
-            if "window_size" not in control["tty_info"]:
-                return "Expecting 'tty_info.window_size' to be present"
-            return None
-        if "heartbeat" not in control:
-            return "Expecting 'process_io.control.heartbeat' to be present"
-        return None
+        return _validate_control(message)
+
     if "data" not in message:
         return "Expecting 'process_io.data' to be present"
     data = message["data"]
@@ -184,3 +175,138 @@ def validate_input_record(attach: dict):
     if "data" not in data:
         return "Expecting 'process_io.data.data' to be present"
     return None
+
+
+def _validate_control(message: dict):
+    if "control" not in message:
+        return "Expecting 'process_io.control' to be present"
+    control = message["control"]
+    if "type" not in control:
+        return "Expecting 'process_io.control.type' to be present"
+    if control["type"] == "UNKNOWN":
+        return "'process_io.control.type' is unknown"
+
+    if control["type"] == "TTY_INFO":
+        if "tty_info" not in control:
+            return "Expecting 'process_io.control.tty_info' to be present"
+        if "window_size" not in control["tty_info"]:
+            return "Expecting 'tty_info.window_size' to be present"
+        return None
+
+    if "heartbeat" not in control:
+        return "Expecting 'process_io.control.heartbeat' to be present"
+    return None
+
+
+class MediaTypes:
+    """The negotiated encodings of one call."""
+
+    def __init__(self, content, accept, message_content=None, message_accept=None):
+        self.content = content
+        self.accept = accept
+        self.message_content = message_content
+        self.message_accept = message_accept
+
+    @property
+    def streaming_request(self) -> bool:
+        return self.content == APPLICATION_RECORDIO
+
+    @property
+    def streaming_response(self) -> bool:
+        return self.accept == APPLICATION_RECORDIO
+
+
+def negotiate(request):
+    """Check the request's media type headers; send the error response and return None on an error."""
+    if request.method != "POST":
+        method_not_allowed(request)
+        return None
+
+    content_type = request.headers.get("Content-Type")
+    if content_type is None:
+        request.respond(400, "Expecting 'Content-Type' to be present")
+        return None
+    if content_type not in (APPLICATION_JSON, APPLICATION_PROTOBUF, APPLICATION_RECORDIO):
+        request.respond(415, "Expecting 'Content-Type' of %s or %s or %s"
+                        % (APPLICATION_JSON, APPLICATION_PROTOBUF, APPLICATION_RECORDIO))
+        return None
+
+    message_content = request.headers.get(MESSAGE_CONTENT_TYPE)
+    if content_type == APPLICATION_RECORDIO:
+        if message_content is None:
+            request.respond(400, "Expecting '%s' to be set for streaming requests" % MESSAGE_CONTENT_TYPE)
+            return None
+        if message_content not in (APPLICATION_JSON, APPLICATION_PROTOBUF):
+            request.respond(415, "Expecting '%s' of %s or %s"
+                            % (MESSAGE_CONTENT_TYPE, APPLICATION_JSON, APPLICATION_PROTOBUF))
+            return None
+    elif message_content is not None:
+        request.respond(415, "Expecting '%s' to be not set for non-streaming requests" % MESSAGE_CONTENT_TYPE)
+        return None
+
+    accept_header = request.headers.get("Accept")
+    if accepts_media_type(accept_header, APPLICATION_JSON):
+        accept = APPLICATION_JSON
+    elif accepts_media_type(accept_header, APPLICATION_PROTOBUF):
+        accept = APPLICATION_PROTOBUF
+    elif accepts_media_type(accept_header, APPLICATION_RECORDIO):
+        accept = APPLICATION_RECORDIO
+    else:
+        request.respond(406, "Expecting 'Accept' to allow %s or %s or %s"
+                        % (APPLICATION_JSON, APPLICATION_PROTOBUF, APPLICATION_RECORDIO))
+        return None
+
+    message_accept = None
+    message_accept_header = request.headers.get(MESSAGE_ACCEPT)
+    if accept == APPLICATION_RECORDIO:
+        if accepts_media_type(message_accept_header, APPLICATION_JSON):
+            message_accept = APPLICATION_JSON
+        elif accepts_media_type(message_accept_header, APPLICATION_PROTOBUF):
+            message_accept = APPLICATION_PROTOBUF
+        else:
+            request.respond(406, "Expecting '%s' to allow %s or %s"
+                            % (MESSAGE_ACCEPT, APPLICATION_JSON, APPLICATION_PROTOBUF))
+            return None
+    elif message_accept_header is not None:
+        request.respond(406, "Expecting '%s' to be not set for non-streaming responses" % MESSAGE_ACCEPT)
+        return None
+
+    # NOTE: real agents also speak protobuf; the emulator only JSON, so it rejects
+    # protobuf with an explicit message instead of misreading it.
+    if APPLICATION_PROTOBUF in (content_type, message_content):
+        request.respond(415, "The cluster emulator only decodes application/json request bodies")
+        return None
+    if APPLICATION_PROTOBUF in (accept, message_accept):
+        request.respond(406, "The cluster emulator only encodes application/json responses")
+        return None
+    return MediaTypes(content_type, accept, message_content, message_accept)
+
+def read_call(request, media):
+    """Read the call (for a streaming body only its first record); return (call, decoder)."""
+    if not media.streaming_request:
+        body = request.read_all()
+        try:
+            return decode_call(body), None
+        except CallError as error:
+            request.respond(400, str(error))
+            return None, None
+
+    decoder = recordio.Decoder()
+    while True:
+        data = request.read_body()
+        if not data:
+            request.respond(400, "Received EOF while reading request body")
+            return None, None
+        try:
+            records = decoder.feed(data)
+        except recordio.RecordIOError as error:
+            request.respond(400, "Failed to decode the RecordIO request body: %s" % error)
+            return None, None
+        if records:
+            break
+    try:
+        call = decode_call(records[0])
+    except CallError as error:
+        request.respond(400, str(error))
+        return None, None
+    return call, (decoder, records[1:])

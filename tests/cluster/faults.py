@@ -4,9 +4,9 @@ A fault is a JSON object with `kind`, an optional `target` and kind-specific fie
 
     refuse      close the listener: new connections are refused until the fault is cleared
     drop        accept connections and reset them at once
-    silence     read requests and never answer until the fault is cleared
+    silence     read requests and never respond until the fault is cleared
     latency     delay every request by `ms` milliseconds before handling it
-    status      answer the next `count` requests (default 1) with `code` and the server's
+    status      respond to the next `count` requests (default 1) with `code` and the server's
                 own text for that code (or `body`)
     slow_read   read request bodies at `bytes_per_second`
     cut_stream  one-shot: close every open LAUNCH_NESTED_CONTAINER_SESSION stream on the

@@ -2,7 +2,7 @@
 
 One thread per TCP connection, keep-alive, request bodies read incrementally (chunked or
 Content-Length), responses either whole or chunked streams written from any thread.
-Servers bind 127.0.0.1 only. A handler is a callable taking a `Request`; it must answer
+Servers bind 127.0.0.1 only. A handler is a callable taking a `Request`. It must respond
 with `Request.respond` or `Request.start_stream` before it returns.
 """
 
@@ -364,6 +364,8 @@ class Request:
             self.close_connection = True
         self.status = status
         self.response_started = True
+        if status >= 400 and content_type.startswith(("text/plain", "application/json")):
+            self.log_fields["error"] = body[:300].decode("utf-8", "replace")
         self.server.record_response(self)
         try:
             self.connection.send(self._head(status, all_headers) + body)

@@ -1,10 +1,14 @@
-"""The request log: one JSON object per line for every request the emulator answers.
+"""The request log: one JSON object per line for every request the emulator responds to.
 
-Each line holds time (Unix seconds), server, method, path (with the query), headers,
-call (the v1 call type, when there is one), container_id (the JSON ContainerID the call
-names, when there is one), fault (when a fault answered) and status. Secrets never
-reach the log: the values of Authorization, Cookie and Set-Cookie are replaced, and no
-body is logged (login passwords travel in the body).
+Each line contains:
+
+* time (Unix seconds), server, method, path (with the query), headers and status;
+* call (the v1 call type) and container_id (the JSON ContainerID the call names);
+* uid (of the token or login), fault (when a fault produced the response) and error
+  (the start of a 4xx or 5xx response's text), when they apply.
+
+Secrets never reach the log: the values of Authorization, Cookie and Set-Cookie are
+replaced, and no request body is logged (login passwords travel in the body).
 """
 
 import json
@@ -55,8 +59,12 @@ class RequestLog:
             "container_id": request.log_fields.get("container_id"),
             "status": request.status,
         }
+        if request.log_fields.get("uid") is not None:
+            record["uid"] = request.log_fields["uid"]
         if "fault" in request.log_fields:
             record["fault"] = request.log_fields["fault"]
+        if "error" in request.log_fields:
+            record["error"] = request.log_fields["error"]
         line = json.dumps(record, separators=(",", ":"), sort_keys=False)
         LOG.debug("%s", line)
         if self._file is None:

@@ -179,6 +179,7 @@ class Session:
     def launch(self):
         """Start the main process; return once its pid is known. Raise LaunchError."""
         child_fds = []
+        status_read = None
         try:
             if self.tty:
                 master, slave = pty.openpty()
@@ -224,9 +225,8 @@ class Session:
             with os.fdopen(spec_write, "wb") as spec_file:
                 spec_file.write(json.dumps(spec).encode("utf-8"))
         except OSError as error:
-            self._close_fds()
-            if self.group is not None:
-                self.group.remove()
+            close_quietly(status_read)
+            self._abort_launch()
             raise LaunchError("Failed to launch container: %s" % error) from None
         finally:
             for fd in child_fds:
@@ -237,9 +237,7 @@ class Session:
         if first is None or "pid" not in first:
             message = (first or {}).get("error") or "the launcher did not start the main process in time"
             status_file.close()
-            self._kill_launcher()
-            self._close_fds()
-            self.group.remove()
+            self._abort_launch()
             raise LaunchError(message)
 
         with self.lock:
@@ -253,6 +251,14 @@ class Session:
                          daemon=True).start()
         LOG.info("session %s started in task %s: launcher pid %d, main pid %d, tty %s",
                  self.key, self.task.id, self.launcher_pid, self.main_pid, self.tty)
+
+    def _abort_launch(self):
+        """Undo a failed launch: kill whatever started, close the fds, remove the group."""
+        self._kill_launcher()
+        if self.group is not None:
+            self.group.kill_all()
+            self.group.remove()
+        self._close_fds()
 
     @staticmethod
     def _read_status_line(status_file, timeout):

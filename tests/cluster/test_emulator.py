@@ -20,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import rawhttp  # noqa: E402
+import recordio  # noqa: E402
 from rawhttp import InputStream, RecordStream  # noqa: E402
 
 AGENT = "7e1d2c3b-0000-4a4a-9f9f-000000000001-S0"
@@ -244,7 +245,7 @@ def run(emulator, token, command, **options):
 
 # -- IAM ---------------------------------------------------------------------------------
 
-def test_login_returns_rs256_token_verified_by_jwks(emulator):
+def test_login_token_verifies_with_jwks(emulator):
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
@@ -515,7 +516,7 @@ def test_launch_same_id_again_is_202(emulator, token):
 
 # -- agent: sessions -------------------------------------------------------------------
 
-def test_output_stream_framing_and_exit_status(emulator, token):
+def test_output_framing_and_exit_status(emulator, token):
     launched = launch(emulator, token, "printf out; printf err >&2; exit 3")
     response = launched.response
     assert response.status == 200
@@ -553,7 +554,7 @@ def test_heartbeats_on_output(emulator, token):
     launched.connection.close()
 
 
-def test_session_environment_hostname_and_cwd(emulator, token):
+def test_session_environment_and_hostname(emulator, token):
     stdout, _, _, status = run(emulator, token,
                                'hostname; pwd; echo "$TASK_VARIABLE $EXTRA $MESOS_TASK_ID"; echo $MESOS_SANDBOX',
                                env={"EXTRA": "from-call", "TASK_VARIABLE": "overridden"})
@@ -599,7 +600,6 @@ def test_stdin_eof_without_tty(emulator, token):
 def test_record_split_across_chunks(emulator, token):
     launched = launch(emulator, token, "cat")
     stdin = InputStream(emulator.agent, token, launched.container_id)
-    import recordio
     record = recordio.encode(json.dumps({"type": "ATTACH_CONTAINER_INPUT", "attach_container_input": {
         "type": "PROCESS_IO", "process_io": {"type": "DATA", "data": {"type": "STDIN", "data": "c3BsaXQ="}}}}).encode())
     eof = recordio.encode(json.dumps({"type": "ATTACH_CONTAINER_INPUT", "attach_container_input": {
@@ -654,7 +654,7 @@ def test_tty_eof_is_eot_not_empty_record(emulator, token):
     assert wait_container(emulator, token, launched.container_id).json()["wait_container"]["exit_status"] == 0
 
 
-def test_tty_ctrl_c_interrupts_foreground_process(emulator, token):
+def test_tty_ctrl_c_sends_sigint(emulator, token):
     launched = launch(emulator, token, "echo ready; exec sleep 60", tty=True)
     launched.stream.until(lambda output, record: b"ready" in output)
     stdin = InputStream(emulator.agent, token, launched.container_id)
@@ -717,17 +717,22 @@ def test_input_errors_for_unknown_containers(emulator, token):
     assert (response.status, response.text) == (400, "Received EOF while reading request body")
 
 
-def test_input_open_when_output_ends_gets_200_first(emulator, token):
+def test_open_input_gets_200_after_grace(emulator, token):
     launched = launch(emulator, token, "read line; echo got $line")
     stdin = InputStream(emulator.agent, token, launched.container_id)
     stdin.send_stdin(b"it\n")
+    launched.stream.until(lambda output, record: output == b"got it\n")
+    output_seen_at = time.monotonic()
+
+    # The body is never ended: the switchboard responds 200 about 1 s after the output ends.
     response = stdin.response(timeout=10)
     answered_at = time.monotonic()
-    stdout, _, _ = launched.stream.collect()
-    ended_at = time.monotonic()
     assert response.status == 200
-    assert stdout == b"got it\n"
-    assert ended_at >= answered_at
+    assert answered_at - output_seen_at >= 0.5
+
+    stdout, _, _ = launched.stream.collect()
+    assert stdout == b""
+    assert launched.stream.ended
 
 
 def test_stdin_write_after_close_is_500(emulator, token):
@@ -776,7 +781,7 @@ def test_disconnect_destroys_session(emulator, token):
     assert wait_container(emulator, token, launched.container_id).json()["wait_container"]["exit_status"] == 9
 
 
-def test_background_child_killed_when_main_exits(emulator, token):
+def test_background_child_killed_at_exit(emulator, token):
     stdout, _, _, status = run(emulator, token, "sleep 60 & echo $!")
     assert status == 0
     sessions = [s for s in emulator.sessions() if s["state"] == "ended"]
@@ -787,7 +792,7 @@ def test_background_child_killed_when_main_exits(emulator, token):
     assert str(inner_pid) not in task_processes
 
 
-def test_legacy_json_accept_still_streams_recordio(emulator, token):
+def test_legacy_accept_streams_recordio(emulator, token):
     launched = launch(emulator, token, "echo legacy", headers=JSON_HEADERS)
     assert launched.response.status == 200
     assert launched.response.header("Content-Type") == "application/json"
@@ -804,7 +809,6 @@ def test_expect_100_continue(emulator, token):
         ("Transfer-Encoding", "chunked"), ("Expect", "100-continue")])
     interim = connection.read_head(skip_continue=False)
     assert interim.status == 100
-    import recordio
     for call in ({"type": "ATTACH_CONTAINER_INPUT", "attach_container_input": {
             "type": "CONTAINER_ID", "container_id": launched.container_id}},
             {"type": "ATTACH_CONTAINER_INPUT", "attach_container_input": {
@@ -828,7 +832,7 @@ def test_task_death_ends_sessions(emulator, token):
     tasks = master_call(emulator, token, {"type": "GET_TASKS"}).json()["get_tasks"]
     assert VICTIM_TASK in {t["task_id"]["value"] for t in tasks["completed_tasks"]}
     wait_for(lambda: wait_container(emulator, token, launched.container_id).status == 404,
-             message="WAIT to answer 404 after the task ended")
+             message="WAIT to return 404 after the task ended")
     again = launch(emulator, token, "true", parent=parent)
     assert (again.response.status, again.response.text) == (400, "Root container %s not found" % VICTIM_CONTAINER)
 
@@ -841,7 +845,7 @@ def test_fault_refuse_and_clear(emulator, token):
     assert agent_call(emulator, token, {"type": "GET_HEALTH"}).status == 200
 
 
-def test_fault_status_answers_next_calls(emulator, token):
+def test_fault_status_next_calls(emulator, token):
     emulator.control("POST", "/control/fault", {"target": "agent:" + AGENT, "kind": "status", "code": 503,
                                                 "count": 1})
     first = agent_call(emulator, token, {"type": "GET_HEALTH"})
@@ -891,6 +895,12 @@ def test_request_log_redacts_secrets(emulator, token):
         text = handle.read()
     assert token not in text
     assert '"password"' not in text
+
+    unknown = new_session_id()
+    wait_container(emulator, token, unknown)
+    errors = [e for e in emulator.requests() if e["container_id"] == unknown]
+    assert errors[-1]["status"] == 404
+    assert errors[-1]["error"].startswith("Container ")
 
 
 # -- separate emulators --------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """RS256 JSON Web Tokens (RFC 7519) and JSON Web Key sets (RFC 7517) for the IAM.
 
-DC/OS auth tokens carry the claims `uid` and `exp` (Unix seconds) and are signed
-RS256 (RSASSA-PKCS1-v1_5 with SHA-256) by the IAM's key; the IAM publishes the public
-key at /acs/api/v1/auth/jwks with the current signing key first.
+DC/OS auth tokens carry the claims `uid` and `exp` (Unix seconds). The IAM signs them
+RS256 (RSASSA-PKCS1-v1_5 with SHA-256) and publishes its public keys at
+/acs/api/v1/auth/jwks, the current signing key first.
 """
 
 import base64

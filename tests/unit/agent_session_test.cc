@@ -116,7 +116,7 @@ class FakeAgent {
     int status;
     std::string body;
   };
-  // Writes the output stream of a launch answered 200, after the stream head, on a server
+  // Writes the output stream of a 200 launch response, after the stream head, on a server
   // thread. It ends the stream itself (WriteLastChunk), or cuts it.
   using OutputScript = std::function<void(FakeAgent&, TestConnection&)>;
 
@@ -130,9 +130,9 @@ class FakeAgent {
     stream.WriteChunk(StdoutRecord("hello\n"));
     stream.WriteLastChunk();
   };
-  int reject_inputs = 0;  // answer this many input streams 500 "Unknown container" at once
+  int reject_inputs = 0;  // this many input streams get 500 "Unknown container" at once
   Answer input_answer{200, ""};
-  bool input_answer_early = false;  // answer after the first record instead of at the end
+  bool input_answer_early = false;  // respond after the first record instead of at the end
   Answer wait_answer{200, WaitAnswer(0)};
 
   // Blocks the calling server thread until `ready()` holds (checked under the agent's lock).
@@ -611,14 +611,14 @@ TEST_F(AgentSessionTest, LaunchErrorsMapped) {
       {400, "Parent container 1234 is in 'DESTROYING' state", StatusCode::kFailedPrecondition,
        "the task is being killed"},
       {400, "Failed to validate agent::Call: bad field\nsecond line", StatusCode::kInvalidArgument,
-       "(HTTP 400): Failed to validate agent::Call: bad field"},
+       "returned HTTP 400: Failed to validate agent::Call: bad field"},
       {401, "", StatusCode::kUnauthenticated, "(HTTP 401)"},
       {403, "", StatusCode::kPermissionDenied,
        "the agent denied LAUNCH_NESTED_CONTAINER_SESSION (HTTP 403)"},
       {503, "Agent has not finished recovery", StatusCode::kUnavailable,
        "is recovering (HTTP 503)"},
       {500, "I/O switchboard server was disabled\nsecond line", StatusCode::kUnavailable,
-       "(HTTP 500): I/O switchboard server was disabled"},
+       "returned HTTP 500: I/O switchboard server was disabled"},
   };
   for (const LaunchErrorCase& test : cases) {
     SCOPED_TRACE(std::to_string(test.status) + " " + test.body);

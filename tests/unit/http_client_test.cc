@@ -245,7 +245,8 @@ TEST_F(HttpClientTest, DoneWaitsForResumeOfPausedResponse) {
   handlers.on_done = [&](Status status) { done = std::move(status); };
   auto call = client_->Start(Post(server.url()), handlers);
 
-  ASSERT_TRUE(RunUntil([&]() { return !received.empty() && response_sent.HasBeenNotified(); }));
+  ASSERT_TRUE(RunUntil([&]() { return response_sent.HasBeenNotified(); }));
+  ASSERT_TRUE(RunUntil([&]() { return !received.empty(); }));
   // Let the loop run a few turns with the whole response on the socket: nothing more arrives.
   for (int turn = 0; turn < 5; ++turn) {
     loop_.RunUntil([]() { return false; }, PollLoop::kMaxPollWait);

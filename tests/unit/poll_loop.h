@@ -1,6 +1,6 @@
 // PollLoop: a poll(2)-based EventLoop for unit tests, run on the test's own thread.
 //
-// RunUntil() runs handlers until a predicate holds or a deadline passes. Each turn runs the posted
+// RunUntil() runs handlers until a predicate returns true or a deadline passes. Each turn runs the posted
 // tasks, then the expired timers, then one poll() of at most kMaxPollWait, so a predicate that
 // reads state set by another thread (a test server) is seen within that time even when no fd
 // or timer fires.
@@ -47,7 +47,7 @@ class PollLoop final : public EventLoop {
   struct Watch {
     unsigned events;
     FdHandler handler;
-    std::uint64_t generation;  // tells a re-registered fd from the one a poll() result names
+    std::uint64_t generation;  // distinguishes a re-registered fd from the one poll() reported
   };
 
   void RunPosted();

@@ -282,7 +282,7 @@ void TestHttpServer::Serve(int fd) {
   while (!stopping_ && connection.ReadRequest(&request)) {
     if (!handler_(connection, request)) break;
   }
-  // Both directions end here so the client sees the close; the fd itself is closed by the
+  // Both directions end here, so the client reads EOF. The fd itself is closed by the
   // destructor, after every thread that might still use it has been joined.
   connection.Shutdown();
 }

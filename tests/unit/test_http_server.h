@@ -65,7 +65,7 @@ class TestConnection {
   void set_write_blocked_hook(std::function<void()> hook) { write_blocked_hook_ = std::move(hook); }
   // Sets SO_SNDBUF, so a test can make the server feel backpressure sooner.
   void SetSendBuffer(int bytes);
-  // Closes both directions at once; the peer sees the connection end.
+  // Closes both directions at once, so the peer reads EOF.
   void Shutdown();
 
  private:
