@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BASTION = ROOT / "build" / "task-bastion"
+# TB_BUILD_DIR selects another build tree, so several builds can be tested side by side.
+BASTION = Path(os.environ.get("TB_BUILD_DIR", ROOT / "build")) / "task-bastion"
 EMULATOR = ROOT / "tests" / "cluster" / "emulator.py"
 PYTHON = "/usr/bin/python3"
 
