@@ -116,7 +116,7 @@ void Connection::HandleAuthRequest(SshMessage message) {
   }
   int method = ssh_message_subtype(message.get());
   if (method == SSH_AUTH_METHOD_INTERACTIVE && ssh_message_auth_kbdint_is_response(message.get())) {
-    // An INFO_RESPONSE carries no user name: it answers the request parsed before.
+    // An INFO_RESPONSE carries no user name because it replies to the request parsed before.
     HandleInteractive(std::move(message));
     return;
   }
@@ -254,7 +254,7 @@ void Connection::HandleOpenMessage(SshMessage message) {
       HandleChannelRequest(std::move(message));
       return;
     case SSH_REQUEST_AUTH:
-      // Already authenticated; RFC 4252 section 5.1 says later requests are ignored.
+      // Already authenticated: RFC 4252 section 5.1 requires later requests to be ignored.
       return;
     default:
       // Global requests (tcpip-forward, keepalive@openssh.com, ...) get a failure reply.

@@ -100,6 +100,18 @@ void WorkerLoop::RemoveSession(ssh_session session) {
   ssh_event_remove_session(event_.get(), session);
 }
 
+// Runs one handler. An exception escaping a handler is a bug: it is logged and the loop goes
+// on, so one broken session does not end every connection on the worker.
+void WorkerLoop::RunGuarded(const char* what, const std::function<void()>& function) {
+  try {
+    function();
+  } catch (const std::exception& e) {
+    spdlog::error("worker loop: a {} threw: {}", what, e.what());
+  } catch (...) {
+    spdlog::error("worker loop: a {} threw a non-standard exception", what);
+  }
+}
+
 // Called by libssh inside ssh_event_dopoll(); only records the readiness.
 int WorkerLoop::OnFdReady(socket_t fd, int revents, void* userdata) noexcept {
   auto* watch = static_cast<Watch*>(userdata);
@@ -130,7 +142,7 @@ void WorkerLoop::RunReadyHandlers() {
     // Skip an fd that a previous handler unwatched, or unwatched and watched again.
     if (it == watches_.end() || it->second->generation != r.generation) continue;
     FdHandler handler = it->second->handler;  // the handler may unwatch its own fd
-    handler(r.events);
+    RunGuarded("fd handler", [&] { handler(r.events); });
   }
 }
 
@@ -143,7 +155,7 @@ void WorkerLoop::RunDueTimers() {
     if (it == timers_.end()) continue;
     Task task = std::move(it->second.second);
     timers_.erase(it);
-    task();
+    RunGuarded("timer", task);
   }
 }
 
@@ -151,7 +163,7 @@ void WorkerLoop::RunPostedTasks() {
   // Tasks posted by these tasks run in the next iteration, after a non-sleeping poll.
   std::deque<Task> tasks;
   tasks.swap(posted_);
-  for (Task& task : tasks) task();
+  for (Task& task : tasks) RunGuarded("posted task", task);
 }
 
 void WorkerLoop::DrainWakeFd() {
@@ -163,7 +175,7 @@ void WorkerLoop::DrainWakeFd() {
     std::lock_guard<std::mutex> lock(submitted_mutex_);
     tasks.swap(submitted_);
   }
-  for (Task& task : tasks) task();
+  for (Task& task : tasks) RunGuarded("submitted task", task);
 }
 
 void WorkerLoop::Run(const std::function<void()>& after_poll) {
@@ -174,7 +186,7 @@ void WorkerLoop::Run(const std::function<void()>& after_poll) {
     RunReadyHandlers();
     RunDueTimers();
     RunPostedTasks();
-    after_poll();
+    RunGuarded("connection pass", after_poll);
   }
 }
 

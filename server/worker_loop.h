@@ -71,6 +71,7 @@ class WorkerLoop final : public EventLoop {
   };
 
   static int OnFdReady(socket_t fd, int revents, void* userdata) noexcept;
+  static void RunGuarded(const char* what, const std::function<void()>& function);
   int PollTimeoutMs() const;
   void RunReadyHandlers();
   void RunDueTimers();

@@ -2,9 +2,9 @@
 
 For each case the client's stdout, stderr and exit status must be the same on both servers. The
 sshd is started by the test on 127.0.0.1 with its own configuration and a key made for it. The
-commands avoid what differs on purpose between the two (host names, the login shell's flavour),
-and, in pty modes, input that only ends with stdin EOF: sshd does not pass EOF into a pty, the
-bastion sends Ctrl-D as `dcos task exec` does.
+commands avoid what differs on purpose between the two: host names and the login shell's
+flavour. In pty modes they also avoid input that only ends with stdin EOF, because sshd does not
+pass EOF into a pty while the bastion sends Ctrl-D as `dcos task exec` does.
 """
 
 import os
