@@ -2,6 +2,8 @@
 
 #include <fnmatch.h>
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "mesos/wait_status.h"
@@ -176,8 +178,23 @@ void ExecSession::OnFinished(Result<mesos::ExitOutcome> outcome) {
 }
 
 void ExecSession::Fail(const Status& status) {
-  spdlog::error("session={} uid={} task={}: {}", context_.id, context_.uid,
-                target_ ? target_->task_id : context_.task_selector, status.ToString());
+  // One log line per event: a multi-line message (the list of matching tasks) is joined.
+  std::string message = status.ToString();
+  std::replace(message.begin(), message.end(), '\n', ' ');
+  const std::string& task = target_ ? target_->task_id : context_.task_selector;
+  switch (status.code()) {
+    case StatusCode::kNotFound:
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kPermissionDenied:
+      // The user's request cannot be served; nothing is wrong with the bastion or the cluster.
+      spdlog::info("session={} uid={} task={}: rejected: {}", context_.id, context_.uid, task,
+                   message);
+      break;
+    default:
+      spdlog::error("session={} uid={} task={}: {}", context_.id, context_.uid, task, message);
+      break;
+  }
   output_.push_back(Chunk{mesos::OutputStream::kStderr, "task-bastion: " + status.message() + "\n"});
   output_bytes_ += output_.back().bytes.size();
   outcome_ = Result<mesos::ExitOutcome>(status);
