@@ -11,6 +11,8 @@
 
 #include <CLI/CLI.hpp>
 #include <libssh/libssh.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -21,13 +23,31 @@ namespace {
 
 constexpr const char* kVersion = "0.1.0";
 
+// The %* flag of the JSON log pattern: the message as a JSON string, quotes, backslashes and
+// control characters escaped, so that every line parses whatever the message contains.
+class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& message, const std::tm&,
+              spdlog::memory_buf_t& destination) override {
+    std::string text(message.payload.data(), message.payload.size());
+    std::string escaped = nlohmann::json(text).dump(-1, ' ', false,
+                                                   nlohmann::json::error_handler_t::replace);
+    destination.append(escaped.data(), escaped.data() + escaped.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonEscapedMessage>();
+  }
+};
+
 void SetUpLogging(const tb::server::Config& config) {
   auto logger = spdlog::stderr_logger_mt("task-bastion");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   if (config.log_format == "json") {
-    spdlog::set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","thread":%t,"message":"%v"})");
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<JsonEscapedMessage>('*').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","thread":%t,"message":%*})");
+    spdlog::set_formatter(std::move(formatter));
   } else {
     spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %l [%t] %v");
   }
@@ -99,7 +119,10 @@ int main(int argc, char** argv) {
     }
     if (!ready_file.empty()) {
       std::string temporary = ready_file + ".tmp";
-      std::ofstream(temporary) << config.listen_address << ":" << server.bound_port() << "\n";
+      // An IPv6 address gets brackets, so HOST:PORT splits at the last colon either way.
+      bool ipv6 = config.listen_address.find(':') != std::string::npos;
+      std::ofstream(temporary) << (ipv6 ? "[" : "") << config.listen_address << (ipv6 ? "]" : "")
+                               << ":" << server.bound_port() << "\n";
       std::rename(temporary.c_str(), ready_file.c_str());
     }
     int signal_number = 0;
