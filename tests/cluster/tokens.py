@@ -105,8 +105,10 @@ class SigningKey:
         # The kid is derived from the key so that it changes whenever the key does.
         self.kid = hashlib.sha256(der).hexdigest()[:32]
 
-    def sign(self, claims: dict) -> str:
-        header = {"alg": "RS256", "typ": "JWT", "kid": self.kid}
+    def sign(self, claims: dict, header: dict = None) -> str:
+        """Sign `claims`; `header` replaces the default {"alg": "RS256", "typ": "JWT", "kid": ...}."""
+        if header is None:
+            header = {"alg": "RS256", "typ": "JWT", "kid": self.kid}
         signing_input = (b64url_encode(json.dumps(header, separators=(",", ":")).encode("utf-8"))
                          + "." + b64url_encode(json.dumps(claims, separators=(",", ":")).encode("utf-8")))
         signature = self.private_key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
