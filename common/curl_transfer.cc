@@ -131,6 +131,7 @@ Status CurlTransfer::Init(const HttpClientOptions& options) {
   if (request_.timeout.count() > 0) {
     set(CURLOPT_TIMEOUT_MS, static_cast<long>(request_.timeout.count()), "CURLOPT_TIMEOUT_MS");
   }
+  ca_file_ = options.ca_file;
   if (!options.ca_file.empty()) set(CURLOPT_CAINFO, options.ca_file.c_str(), "CURLOPT_CAINFO");
   set(CURLOPT_SSL_VERIFYPEER, options.verify_tls ? 1L : 0L, "CURLOPT_SSL_VERIFYPEER");
   set(CURLOPT_SSL_VERIFYHOST, options.verify_tls ? 2L : 0L, "CURLOPT_SSL_VERIFYHOST");
@@ -204,6 +205,8 @@ CurlTransfer::ResumeResult CurlTransfer::ResumeDelivery() {
 }
 
 void CurlTransfer::Complete(CURLcode code) {
+  connect_failed_ = code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||
+                    code == CURLE_COULDNT_RESOLVE_PROXY;
   Fail(failure_ ? *failure_ : StatusFromCurl(code));
 }
 
@@ -351,10 +354,42 @@ void CurlTransfer::AbandonBody() {
 Status CurlTransfer::StatusFromCurl(CURLcode code) const {
   if (code == CURLE_OK) return Status::Ok();
   std::string detail = error_buffer_[0] != '\0' ? error_buffer_ : curl_easy_strerror(code);
-  if (code == CURLE_OPERATION_TIMEDOUT) {
-    return Status::DeadlineExceeded(Describe() + " timed out: " + detail);
+  const std::string bundle = ca_file_.empty() ? "the system CA bundle" : "the CA bundle " + ca_file_;
+  switch (code) {
+    case CURLE_OPERATION_TIMEDOUT:
+      return Status::DeadlineExceeded(Describe() + " timed out: " + detail);
+    case CURLE_PEER_FAILED_VERIFICATION:
+      // A wrong CA bundle or a certificate for another name; retrying does not help.
+      return Status::FailedPrecondition(Describe() + " failed: the TLS certificate of " +
+                                        HostPort() + " failed verification against " + bundle +
+                                        ": " + detail);
+    case CURLE_SSL_CACERT_BADFILE:
+      return Status::FailedPrecondition(Describe() + " failed: cannot use " + bundle +
+                                        " to verify " + HostPort() + ": " + detail);
+    case CURLE_SSL_CONNECT_ERROR:
+      return Status::Unavailable(Describe() + " failed: the TLS handshake with " + HostPort() +
+                                 " failed: " + detail);
+    default:
+      return Status::Unavailable(Describe() + " failed: " + detail);
   }
-  return Status::Unavailable(Describe() + " failed: " + detail);
+}
+
+std::string CurlTransfer::HostPort() const {
+  std::string_view url = request_.url;
+  const std::size_t scheme_end = url.find("://");
+  const std::string_view scheme = scheme_end == std::string_view::npos ? "" : url.substr(0, scheme_end);
+  std::string_view authority = scheme_end == std::string_view::npos ? url : url.substr(scheme_end + 3);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    authority.remove_prefix(at + 1);  // user information is never shown
+  }
+  // An IPv6 literal ("[::1]:8443") has colons inside its brackets.
+  const std::size_t bracket = authority.rfind(']');
+  const std::size_t colon = authority.rfind(':');
+  const bool has_port =
+      colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket);
+  if (has_port) return std::string(authority);
+  return std::string(authority) + (scheme == "https" ? ":443" : ":80");
 }
 
 std::string CurlTransfer::Describe() const {

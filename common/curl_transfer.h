@@ -101,6 +101,9 @@ class CurlTransfer {
   // pause that libcurl rejected). Same delivery rule as Complete.
   void Fail(Status status);
 
+  // Whether the transfer ended because no connection could be made (HttpCall::connect_failed).
+  bool connect_failed() const { return connect_failed_; }
+
   // Returns "<description>: <METHOD> <url>", the start of every error message.
   std::string Describe() const;
 
@@ -118,9 +121,12 @@ class CurlTransfer {
 
   void AbandonBody();
   Status StatusFromCurl(CURLcode code) const;
+  // Returns "host:port" of the request's URL, with the scheme's default port when none is given.
+  std::string HostPort() const;
   void Deliver(Status status);
 
   const HttpRequest request_;  // owns the body that CURLOPT_POSTFIELDS points into
+  std::string ca_file_;        // HttpClientOptions::ca_file, named in TLS error messages
   HttpCall::Handlers handlers_;
   const std::function<void()> wake_sender_;
 
@@ -131,6 +137,7 @@ class CurlTransfer {
 
   bool cancelled_ = false;
   bool in_multi_ = false;
+  bool connect_failed_ = false;
   bool done_delivered_ = false;
   std::optional<Status> failure_;  // an error found by our own callbacks, reported over libcurl's
 

@@ -55,6 +55,7 @@ class CurlHttpCall final : public HttpCall {
   void FinishBody() override;
   std::size_t queued_body_bytes() const override { return transfer_->queued_body_bytes(); }
   void ResumeResponse() override;
+  bool connect_failed() const override { return transfer_->connect_failed(); }
 
  private:
   CurlHttpClient& client_;

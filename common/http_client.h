@@ -69,8 +69,10 @@ class HttpCall {
     // in this call are consumed either way. Resume with ResumeResponse().
     std::function<bool(std::string_view)> on_body;
     // Once, when the transfer ends: OK after the whole response arrived, else Unavailable
-    // (connect failure, reset, TLS failure) or DeadlineExceeded. The message starts with the
-    // request's description and names the method and URL. It always comes after every body byte
+    // (connect failure, reset, TLS handshake failure) or DeadlineExceeded. FailedPrecondition
+    // means that the server's TLS certificate failed verification or the CA bundle is unusable,
+    // a configuration problem that a retry does not fix; the message names host and bundle.
+    // The message starts with the request's description and names the method and URL. It always comes after every body byte
     // was passed to on_body: a failure during a pause waits for ResumeResponse when bytes
     // received before it are still held. Internal when libcurl rejected the request's setup or
     // a handler threw inside a libcurl callback.
@@ -90,6 +92,9 @@ class HttpCall {
   // Resumes a response paused by on_body returning false. Handlers run later, from a posted
   // task, never from inside this call.
   virtual void ResumeResponse() = 0;
+  // After a failed on_done: true when no connection to the server was made (refused, host not
+  // resolved), so the server saw nothing of the request and repeating it is safe.
+  virtual bool connect_failed() const { return false; }
 };
 
 class HttpClient {

@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "common/http_errors.h"
 #include "mesos/calls.h"
 #include "mesos/container_id.h"
 #include "mesos/process_io.h"
@@ -21,7 +22,11 @@ constexpr std::size_t kMaxStdinRecordBytes = 64 * 1024;
 
 // A 202 means the container id already existed. One relaunch with a fresh uuid4 is enough,
 // because a second collision of random ids points to a broken agent.
-constexpr int kMaxLaunchAttempts = 2;
+constexpr int kMaxRelaunchesAfter202 = 1;
+
+// An input stream that breaks before any HTTP response is attached again this many times at
+// most; the next break ends the session.
+constexpr int kMaxInputReattaches = 3;
 
 // The agent rejects ATTACH_CONTAINER_INPUT with 500 "Unknown container" when the request arrives
 // before the agent has registered the session container. kMaxInputAttempts counts all attempts; the delay
@@ -42,7 +47,7 @@ void AppendCapped(std::string* buffer, std::string_view bytes, std::size_t limit
 }
 
 // Returns the first line of an error body, shortened for a one-line message.
-std::string FirstLine(std::string_view body) {
+std::string FirstBodyLine(std::string_view body) {
   std::size_t start = body.find_first_not_of(" \t\r\n");
   if (start == std::string_view::npos) return "(empty body)";
   body.remove_prefix(start);
@@ -77,7 +82,19 @@ class AgentSession::Impl {
   void OnLaunchHead(const HttpResponseHead& head);
   bool OnLaunchBody(std::string_view bytes);
   void OnLaunchDone(Status status);
+  // Starts the launch again after a backoff delay if launch_retry_timeout allows; returns false
+  // when it does not.
+  bool RetryLaunch();
   Status LaunchRejected() const;
+  // "task <id>", or "the task" when the spec names none; starts messages about the task.
+  std::string Task() const { return spec_.task_id.empty() ? "the task" : "task " + spec_.task_id; }
+  std::string AttemptsText() const;
+  // The silence check: a timer that fires once output_silence_timeout after the last byte from
+  // the launch stream, unless the output is paused or over.
+  void NoteOutputActivity();
+  void ArmSilenceTimer();
+  void OnSilenceTimer();
+  void StopSilenceTimer();
   void BreakOutput(Status reason);
   // Passes queued output to on_output until it pauses. Returns false if a handler destroyed the
   // session.
@@ -97,11 +114,14 @@ class AgentSession::Impl {
   // Result (WAIT_CONTAINER) and signals (KILL_CONTAINER).
   void WaitForExit();
   void OnWaitDone(Status status);
+  bool RetryWait();
   void SendKill(int signal);
   void Finish(Result<ExitOutcome> result);
 
   void Warn(const Status& status);
   std::vector<std::string> JsonHeaders() const;
+
+  std::chrono::steady_clock::time_point Now() const { return spec_.now(); }
 
   HttpClient& http_;
   EventLoop& loop_;
@@ -119,6 +139,12 @@ class AgentSession::Impl {
 
   // Launch and output.
   int launch_attempts_ = 0;
+  int relaunches_after_202_ = 0;
+  std::chrono::steady_clock::time_point launch_started_;
+  std::chrono::milliseconds launch_retry_delay_;
+  EventLoop::TimerId launch_retry_timer_ = 0;
+  std::chrono::steady_clock::time_point last_output_activity_;
+  EventLoop::TimerId silence_timer_ = 0;
   std::unique_ptr<HttpCall> launch_call_;
   long launch_status_ = 0;
   std::string launch_error_body_;
@@ -136,7 +162,8 @@ class AgentSession::Impl {
   bool input_open_ = false;         // input_call_ is in flight
   bool input_body_finished_ = false;
   bool input_gone_ = false;         // the input stream failed or ended; stdin is dropped
-  int input_attempts_ = 0;
+  int input_attempts_ = 0;     // since the last transport failure, for "Unknown container"
+  int input_reattaches_ = 0;  // after transport failures
   long input_status_ = 0;
   std::string input_error_body_;
   EventLoop::TimerId input_retry_timer_ = 0;
@@ -152,6 +179,10 @@ class AgentSession::Impl {
   std::unique_ptr<HttpCall> wait_call_;
   long wait_status_ = 0;
   std::string wait_body_;
+  int wait_attempts_ = 0;
+  std::chrono::steady_clock::time_point wait_deadline_;
+  std::chrono::milliseconds wait_retry_delay_;
+  EventLoop::TimerId wait_retry_timer_ = 0;
   std::vector<int> pending_signals_;
   std::list<std::unique_ptr<HttpCall>> kill_calls_;
 };
@@ -162,14 +193,19 @@ AgentSession::Impl::Impl(HttpClient& http, SessionSpec spec, Handlers handlers)
       spec_(std::move(spec)),
       handlers_(std::move(handlers)),
       agent_("agent " + spec_.agent_url),
+      launch_retry_delay_(spec_.first_retry_delay),
       decoder_(spec_.max_record_bytes),
       rows_(spec_.rows),
-      columns_(spec_.columns) {}
+      columns_(spec_.columns),
+      wait_retry_delay_(spec_.first_retry_delay) {}
 
 AgentSession::Impl::~Impl() {
   alive_.reset();
   if (input_retry_timer_ != 0) loop_.CancelTimer(input_retry_timer_);
   if (heartbeat_timer_ != 0) loop_.CancelTimer(heartbeat_timer_);
+  if (launch_retry_timer_ != 0) loop_.CancelTimer(launch_retry_timer_);
+  if (wait_retry_timer_ != 0) loop_.CancelTimer(wait_retry_timer_);
+  StopSilenceTimer();
   // Closing the launch connection makes the agent destroy the session container.
   input_call_.reset();
   launch_call_.reset();
@@ -178,6 +214,7 @@ AgentSession::Impl::~Impl() {
 void AgentSession::Impl::Start() {
   if (started_) return;
   started_ = true;
+  launch_started_ = Now();
   Launch();
 }
 
@@ -212,11 +249,55 @@ void AgentSession::Impl::Launch() {
   handlers.on_body = [this](std::string_view bytes) { return OnLaunchBody(bytes); };
   handlers.on_done = [this](Status status) { OnLaunchDone(std::move(status)); };
   launch_call_ = http_.Start(std::move(request), std::move(handlers));
+  NoteOutputActivity();
+}
+
+void AgentSession::Impl::NoteOutputActivity() {
+  last_output_activity_ = Now();
+  ArmSilenceTimer();
+}
+
+void AgentSession::Impl::ArmSilenceTimer() {
+  if (silence_timer_ != 0 || output_ended_ || output_paused_ || finished_) return;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+      last_output_activity_ + spec_.output_silence_timeout - Now());
+  silence_timer_ = loop_.StartTimer(std::max(left, std::chrono::milliseconds(1)), [this]() {
+    silence_timer_ = 0;
+    OnSilenceTimer();
+  });
+}
+
+void AgentSession::Impl::StopSilenceTimer() {
+  if (silence_timer_ == 0) return;
+  loop_.CancelTimer(silence_timer_);
+  silence_timer_ = 0;
+}
+
+void AgentSession::Impl::OnSilenceTimer() {
+  // While the output is paused the session does not read, so the agent's bytes wait unread.
+  if (output_ended_ || output_paused_ || finished_) return;
+  if (Now() - last_output_activity_ < spec_.output_silence_timeout) {
+    ArmSilenceTimer();  // bytes arrived since the timer started
+    return;
+  }
+  const std::string silence = DurationText(spec_.output_silence_timeout);
+  if (!launched_) {
+    launch_call_.reset();  // the agent destroys a container it may have started meanwhile
+    Finish(Status::Unavailable(agent_ + " did not respond to LAUNCH_NESTED_CONTAINER_SESSION in " +
+                               silence));
+    return;
+  }
+  BreakOutput(Status::Unavailable(
+      "the output stream from " + agent_ + " was silent for " + silence +
+      ", without even a heartbeat, so the agent or the network to it is down; the command's "
+      "result is unknown"));
+  DeliverOutput();
 }
 
 void AgentSession::Impl::OnLaunchHead(const HttpResponseHead& head) {
   launch_status_ = head.status;
   if (head.status != 200) return;  // OnLaunchDone reports the reason the body gives
+  NoteOutputActivity();
 
   launched_ = true;
   std::weak_ptr<char> alive = alive_;
@@ -236,6 +317,7 @@ bool AgentSession::Impl::OnLaunchBody(std::string_view bytes) {
     return true;
   }
   if (output_ended_) return true;
+  last_output_activity_ = Now();
 
   std::vector<std::string> records;
   Status fed = decoder_.Feed(bytes, &records);
@@ -267,15 +349,25 @@ bool AgentSession::Impl::OnLaunchBody(std::string_view bytes) {
 void AgentSession::Impl::BreakOutput(Status reason) {
   output_ended_ = true;
   output_error_ = std::move(reason);
+  StopSilenceTimer();
   launch_call_.reset();  // the agent destroys the container when this connection closes
 }
 
 void AgentSession::Impl::OnLaunchDone(Status status) {
   if (launch_status_ != 200) {
+    StopSilenceTimer();
     if (launch_status_ == 0) {
-      Finish(std::move(status));  // no response: connect failure, reset or timeout
-    } else if (launch_status_ == 202 && launch_attempts_ < kMaxLaunchAttempts) {
+      // No response. Only a connection that was never made is safe to repeat: after a reset the
+      // agent may have started the command.
+      if (launch_call_ && launch_call_->connect_failed() && RetryLaunch()) return;
+      // A certificate failure arrives as FailedPrecondition; for the session it is the cluster
+      // that cannot be reached.
+      Finish(Status::Unavailable(status.message() + AttemptsText()));
+    } else if (launch_status_ == 202 && relaunches_after_202_ < kMaxRelaunchesAfter202) {
+      ++relaunches_after_202_;
       Launch();
+    } else if (launch_status_ == 503 && RetryLaunch()) {
+      return;
     } else {
       Finish(LaunchRejected());
     }
@@ -284,14 +376,35 @@ void AgentSession::Impl::OnLaunchDone(Status status) {
 
   if (output_ended_) return;
   output_ended_ = true;
+  StopSilenceTimer();
   if (!status.ok()) {
-    output_error_ =
-        Status::Unavailable("lost the output stream from " + agent_ + ": " + status.message());
+    output_error_ = Status::Unavailable(
+        "lost the output stream from " + agent_ + ": " +
+        TransportReason(status, agent_ + " LAUNCH_NESTED_CONTAINER_SESSION") +
+        "; the command's result is unknown");
   } else if (Status end = decoder_.Finish(); !end.ok()) {
     output_error_ = Status::Unavailable("the agent stream was cut mid-record: " + agent_ + ": " +
-                                        end.message());
+                                        end.message() + "; the command's result is unknown");
   }
   DeliverOutput();
+}
+
+bool AgentSession::Impl::RetryLaunch() {
+  if (Now() + launch_retry_delay_ > launch_started_ + spec_.launch_retry_timeout) return false;
+  launch_retry_timer_ = loop_.StartTimer(launch_retry_delay_, [this]() {
+    launch_retry_timer_ = 0;
+    if (!finished_) Launch();
+  });
+  launch_retry_delay_ = std::min(launch_retry_delay_ * 2, spec_.max_retry_delay);
+  return true;
+}
+
+std::string AgentSession::Impl::AttemptsText() const {
+  if (launch_attempts_ - relaunches_after_202_ <= 1) return "";
+  const auto tenths = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          Now() - launch_started_).count() / 100;
+  return " (" + std::to_string(launch_attempts_ - relaunches_after_202_) + " attempts in " +
+         std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " s)";
 }
 
 Status AgentSession::Impl::LaunchRejected() const {
@@ -303,30 +416,40 @@ Status AgentSession::Impl::LaunchRejected() const {
       if ((Contains(body, "Root container") && Contains(body, "not found")) ||
           (Contains(body, "Parent container") && Contains(body, "does not exist"))) {
         return Status::FailedPrecondition(
-            "the task's container is gone (it has ended or is being killed)");
+            Task() + "'s container is gone (it has ended or is being killed)");
       }
       if (Contains(body, "Nested containers are not supported")) {
         return Status::FailedPrecondition(
-            "the task runs under the Docker containerizer; exec needs the Mesos (UCR) "
+            Task() + " runs under the Docker containerizer; exec needs the Mesos (UCR) "
             "containerizer");
       }
-      if (Contains(body, "DESTROYING")) return Status::FailedPrecondition("the task is being killed");
+      if (Contains(body, "DESTROYING")) return Status::FailedPrecondition(Task() + " is being killed");
       return Status::InvalidArgument(agent_ + ": LAUNCH_NESTED_CONTAINER_SESSION returned " +
-                                     code + ": " + FirstLine(body));
+                                     code + ": " + FirstBodyLine(body));
     case 401:
       return Status::Unauthenticated(agent_ + ": LAUNCH_NESTED_CONTAINER_SESSION rejected the "
                                      "credentials (" + code + ")");
     case 403:
       return Status::PermissionDenied("the agent denied LAUNCH_NESTED_CONTAINER_SESSION (" + code +
                                       ")");
+    case 404:
+      // Admin Router: "404 Not Found: agent `<id>` unknown." for an agent id it does not know.
+      if (Contains(body, "unknown")) {
+        return Status::Unavailable(agent_ + ": Admin Router does not know the task's agent; it "
+                                   "may have left the cluster (" + code + ": " +
+                                   FirstBodyLine(body) + ")");
+      }
+      return Status::Unavailable(agent_ + ": LAUNCH_NESTED_CONTAINER_SESSION returned " + code +
+                                 ": " + FirstBodyLine(body));
     case 503:
-      return Status::Unavailable(agent_ + " is recovering (" + code + ")");
+      return Status::Unavailable(agent_ + " is recovering (" + code + ": " +
+                                 FirstBodyLine(body) + ")" + AttemptsText());
     case 202:
       return Status::Unavailable(agent_ + ": LAUNCH_NESTED_CONTAINER_SESSION returned HTTP 202 "
                                  "twice, so two fresh session container ids already existed");
     default:
       return Status::Unavailable(agent_ + ": LAUNCH_NESTED_CONTAINER_SESSION returned " + code +
-                                 ": " + FirstLine(body));
+                                 ": " + FirstBodyLine(body));
   }
 }
 
@@ -367,7 +490,10 @@ void AgentSession::Impl::ResumeOutput() {
     resume_posted_ = false;
     output_paused_ = false;
     if (!DeliverOutput() || output_paused_) return;
-    if (launch_call_ && !output_ended_) launch_call_->ResumeResponse();
+    if (launch_call_ && !output_ended_) {
+      launch_call_->ResumeResponse();
+      NoteOutputActivity();  // silence counts again from now, when reading resumes
+    }
   });
 }
 
@@ -479,9 +605,34 @@ void AgentSession::Impl::OnInputDone(Status status) {
   }
 
   std::weak_ptr<char> alive = alive_;
+  if (!status.ok() && launch_open && !input_body_finished_) {
+    // No HTTP response: the connection broke (a proxy's idle cut, a reset) while the process
+    // may still read stdin. The agent allows attaching input again.
+    // NOTE: stdin already handed to the broken connection may or may not have reached the
+    // process. It is not sent again, so a few bytes can be lost here.
+    if (input_reattaches_ < kMaxInputReattaches) {
+      ++input_reattaches_;
+      Warn(Status::Unavailable(status.message() + "; attaching the input again (" +
+                               std::to_string(input_reattaches_) + " of " +
+                               std::to_string(kMaxInputReattaches) + ")"));
+      if (alive.expired()) return;
+      input_call_.reset();
+      input_attempts_ = 0;
+      input_retry_timer_ = loop_.StartTimer(kFirstInputRetryDelay, [this]() {
+        input_retry_timer_ = 0;
+        if (!finished_ && !output_ended_) OpenInput();
+      });
+      return;
+    }
+    BreakOutput(Status::Unavailable("lost the input stream to " + agent_ + " " +
+                                    std::to_string(kMaxInputReattaches + 1) +
+                                    " times, last: " + status.message()));
+    DeliverOutput();
+    return;
+  }
   Warn(status.ok() ? Status::Unavailable(agent_ + ": ATTACH_CONTAINER_INPUT returned HTTP " +
                                          std::to_string(input_status_) + ": " +
-                                         FirstLine(input_error_body_))
+                                         FirstBodyLine(input_error_body_))
                    : status);
   if (alive.expired()) return;
   // A 500 here means the process already ended or closed stdin; output is still drained.
@@ -548,11 +699,17 @@ void AgentSession::Impl::Resize(int rows, int columns) {
 }
 
 void AgentSession::Impl::WaitForExit() {
+  if (wait_attempts_++ == 0) wait_deadline_ = Now() + spec_.wait_timeout;
+  wait_status_ = 0;
+  wait_body_.clear();
+  const auto remaining =
+      std::chrono::duration_cast<std::chrono::milliseconds>(wait_deadline_ - Now());
+
   HttpRequest request;
   request.url = spec_.agent_url + "/api/v1";
   request.headers = JsonHeaders();  // no Message-Accept: the agent rejects it here with 406
   request.body = WaitContainerCall(container_id_json_);
-  request.timeout = spec_.wait_timeout;
+  request.timeout = std::max(remaining, std::chrono::milliseconds(1));
   request.description = agent_ + " WAIT_CONTAINER";
 
   HttpCall::Handlers handlers;
@@ -567,13 +724,26 @@ void AgentSession::Impl::WaitForExit() {
 
 void AgentSession::Impl::OnWaitDone(Status status) {
   const std::string context = "could not learn the exit status: ";
+  // Admin Router returns 504 after 60 s without a response from the agent, and 502 when it
+  // cannot reach the agent. A reset connection or a restarting agent (503) may pass too.
+  const bool transient =
+      (!status.ok() && status.code() == StatusCode::kUnavailable) ||
+      (status.ok() && (wait_status_ == 502 || wait_status_ == 503 || wait_status_ == 504));
+  if (transient && RetryWait()) return;
   if (!status.ok()) {
     Finish(Status::Unavailable(context + status.message()));
     return;
   }
+  if (wait_status_ == 404) {
+    Finish(Status::Unavailable(context + agent_ + " no longer knows the session's container, "
+                               "as happens when the task ended at the same time "
+                               "(WAIT_CONTAINER returned HTTP 404: " +
+                               FirstBodyLine(wait_body_) + ")"));
+    return;
+  }
   if (wait_status_ != 200) {
     Finish(Status::Unavailable(context + agent_ + ": WAIT_CONTAINER returned HTTP " +
-                               std::to_string(wait_status_) + ": " + FirstLine(wait_body_)));
+                               std::to_string(wait_status_) + ": " + FirstBodyLine(wait_body_)));
     return;
   }
   Result<ExitOutcome> outcome = ParseWaitContainerResponse(wait_body_);
@@ -582,6 +752,16 @@ void AgentSession::Impl::OnWaitDone(Status status) {
     return;
   }
   Finish(std::move(outcome));
+}
+
+bool AgentSession::Impl::RetryWait() {
+  if (Now() + wait_retry_delay_ >= wait_deadline_) return false;
+  wait_retry_timer_ = loop_.StartTimer(wait_retry_delay_, [this]() {
+    wait_retry_timer_ = 0;
+    if (!finished_) WaitForExit();
+  });
+  wait_retry_delay_ = std::min(wait_retry_delay_ * 2, spec_.max_retry_delay);
+  return true;
 }
 
 void AgentSession::Impl::Signal(int signal) {
@@ -618,7 +798,7 @@ void AgentSession::Impl::SendKill(int signal) {
     } else if (*status_code != 200) {
       Warn(Status::Unavailable(agent_ + ": KILL_CONTAINER with signal " + std::to_string(signal) +
                                " returned HTTP " + std::to_string(*status_code) + ": " +
-                               FirstLine(*body)));
+                               FirstBodyLine(*body)));
     }
     if (!alive.expired()) kill_calls_.erase(entry);
   };
@@ -628,6 +808,7 @@ void AgentSession::Impl::SendKill(int signal) {
 void AgentSession::Impl::Finish(Result<ExitOutcome> result) {
   if (finished_) return;
   finished_ = true;
+  StopSilenceTimer();
   StopInput();
   if (handlers_.on_finished) handlers_.on_finished(std::move(result));
 }

@@ -14,6 +14,21 @@
 //   3. When the output stream ends: WAIT_CONTAINER for the raw wait(2) status.
 // Destroying the session closes both streams; the agent then destroys the nested container.
 //
+// Failures and what the session does (the reason reaches on_finished as an Unavailable status
+// unless stated otherwise):
+//   * the launch gets 503 ("Agent has not finished recovery") or a refused connection: the
+//     launch is repeated with backoff for up to launch_retry_timeout, then fails;
+//   * the launch stream breaks (reset, cut, cut mid-record, invalid record) or stays silent for
+//     output_silence_timeout: every decoded byte is delivered, then the session fails without
+//     WAIT_CONTAINER, because the agent destroys the container when the stream goes, so no
+//     true exit status is left to learn;
+//   * the input stream breaks before any HTTP response (a proxy's idle cut, a reset): it is
+//     attached again (stdin sent on the broken stream may be lost), at most
+//     kMaxInputReattaches times; after that the session fails;
+//   * WAIT_CONTAINER fails with 502, 503, 504 (Admin Router's idle cut) or without an answer:
+//     repeated with backoff until wait_timeout; 404 means the agent no longer knows the
+//     container (its task ended too), so the exit status is unknown.
+//
 // Lives on one worker loop; every handler runs on that loop and must not block.
 
 #ifndef TASK_BASTION_MESOS_AGENT_SESSION_H_
@@ -38,6 +53,7 @@ namespace tb::mesos {
 
 struct SessionSpec {
   std::string agent_url;      // "http://127.0.0.1:5051", no trailing path
+  std::string task_id;        // names the task in messages; may be empty
   std::string authorization;  // whole Authorization header value; empty for none
   nlohmann::json parent_container_id;  // the task's container id, whole parent chain
 
@@ -51,8 +67,21 @@ struct SessionSpec {
   int columns = 80;
 
   std::chrono::milliseconds heartbeat_interval{30000};
-  std::chrono::milliseconds wait_timeout{30000};  // deadline of WAIT_CONTAINER
-  std::size_t max_record_bytes = 4 << 20;         // larger output records end the session
+  // WAIT_CONTAINER after the output ended, retries included.
+  std::chrono::milliseconds wait_timeout{30000};
+  std::size_t max_record_bytes = 4 << 20;  // larger output records end the session
+  // No byte at all (not even a heartbeat) from the launch stream for this long ends the session:
+  // the agent or the network is gone. The agent's heartbeats come every 30 s by default.
+  std::chrono::milliseconds output_silence_timeout{90000};
+  // While the agent responds to the launch with 503 (recovering) or refuses the connection
+  // (restarting), the launch is repeated for this long.
+  std::chrono::milliseconds launch_retry_timeout{15000};
+  // Backoff of those retries and of WAIT_CONTAINER retries: the first delay, doubled each time up
+  // to the maximum.
+  std::chrono::milliseconds first_retry_delay{250};
+  std::chrono::milliseconds max_retry_delay{4000};
+  // The clock that the timeouts above use; tests replace it.
+  std::function<std::chrono::steady_clock::time_point()> now = std::chrono::steady_clock::now;
 };
 
 enum class OutputStream { kStdout, kStderr };

@@ -1,5 +1,6 @@
 #include "mesos/master_client.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -51,10 +52,11 @@ std::string Join(const std::vector<std::string>& parts, std::string_view separat
   return out;
 }
 
-// One FindTask lookup: GET_TASKS, then GET_AGENTS, one HTTP call at a time. Each call tries the
-// configured masters in order and follows redirects. GET_AGENTS starts at the master that
-// returned the tasks. Destroying the operation destroys the call in flight, after which no
-// handler and not `done` runs.
+// One FindTask lookup: GET_TASKS, then (for direct agent access) GET_AGENTS, one HTTP call at a
+// time. Each call tries the masters round by round as master_client.h describes; GET_AGENTS
+// starts at the master that returned the tasks. One deadline bounds the whole lookup. Destroying
+// the operation destroys the call in flight and the retry timer, after which no handler and not
+// `done` runs.
 class FindTaskOperation : public Operation {
  public:
   FindTaskOperation(HttpClient& http, const MasterClientOptions& options, std::string selector,
@@ -65,7 +67,10 @@ class FindTaskOperation : public Operation {
         authorization_(std::move(authorization)),
         done_(std::move(done)) {}
 
-  ~FindTaskOperation() override { *alive_ = false; }
+  ~FindTaskOperation() override {
+    *alive_ = false;
+    if (retry_timer_ != 0) http_.loop().CancelTimer(retry_timer_);
+  }
 
   void Start() {
     if (options_.master_urls.empty()) {
@@ -76,6 +81,7 @@ class FindTaskOperation : public Operation {
       });
       return;
     }
+    deadline_ = options_.now() + options_.lookup_timeout;
     std::vector<std::string> endpoints;
     for (const std::string& master : options_.master_urls) endpoints.push_back(Endpoint(master));
     StartCall("GET_TASKS", GetTasksCall(), std::move(endpoints));
@@ -91,20 +97,55 @@ class FindTaskOperation : public Operation {
     call_name_ = std::move(call_name);
     call_body_ = std::move(body);
     endpoints_ = std::move(endpoints);
-    next_endpoint_ = 0;
     failures_.clear();
+    rounds_ = 0;
+    retry_delay_ = options_.first_retry_delay;
+    StartRound();
+  }
+
+  void StartRound() {
+    ++rounds_;
+    next_endpoint_ = 0;
     TryNextEndpoint();
   }
 
-  // Sends the call to the next configured endpoint, or fails when none is left.
+  // Sends the call to the next master of this round. After the last one, waits and starts
+  // another round, or fails when the next round would start after the deadline.
   void TryNextEndpoint() {
-    if (next_endpoint_ == endpoints_.size()) {
-      Finish(Status::Unavailable(call_name_ + ": no Mesos master answered; tried " +
-                                 Join(failures_, ", ")));
+    if (next_endpoint_ < endpoints_.size()) {
+      redirects_.clear();
+      Send(endpoints_[next_endpoint_++]);
       return;
     }
-    redirects_.clear();
-    Send(endpoints_[next_endpoint_++]);
+    if (options_.now() + retry_delay_ >= deadline_) {
+      FailAllMasters();
+      return;
+    }
+    retry_timer_ = http_.loop().StartTimer(retry_delay_, [this] {
+      retry_timer_ = 0;
+      StartRound();
+    });
+    retry_delay_ = std::min(retry_delay_ * 2, options_.max_retry_delay);
+  }
+
+  void FailAllMasters() {
+    std::vector<std::string> tried;
+    for (const auto& [url, reason] : failures_) tried.push_back(url + " (" + reason + ")");
+    const std::string rounds = std::to_string(rounds_) + (rounds_ == 1 ? " round" : " rounds");
+    Finish(Status::Unavailable(call_name_ + ": no Mesos master answered within " +
+                               DurationText(options_.lookup_timeout) + " (" + rounds +
+                               "); tried " + Join(tried, ", ")));
+  }
+
+  // Records why `url` failed; a master that fails again keeps its place in the list.
+  void RecordFailure(const std::string& url, std::string reason) {
+    for (auto& [known, last_reason] : failures_) {
+      if (known == url) {
+        last_reason = std::move(reason);
+        return;
+      }
+    }
+    failures_.emplace_back(url, std::move(reason));
   }
 
   void Send(std::string url) {
@@ -113,13 +154,21 @@ class FindTaskOperation : public Operation {
     location_.clear();
     body_.clear();
 
+    const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline_ - options_.now());
+    if (remaining.count() <= 0) {
+      FailAllMasters();
+      return;
+    }
+    timeout_ = std::min(options_.call_timeout, remaining);
+
     HttpRequest request;
     request.method = "POST";
     request.url = url_;
     request.headers = {"Content-Type: application/json", "Accept: application/json"};
     if (!authorization_.empty()) request.headers.push_back("Authorization: " + authorization_);
     request.body = call_body_;
-    request.timeout = options_.call_timeout;
+    request.timeout = timeout_;
     request.description = "master " + url_ + " " + call_name_;
     description_ = request.description;
 
@@ -148,11 +197,17 @@ class FindTaskOperation : public Operation {
   }
 
   void OnDone(const Status& transport) {
+    if (transport.code() == StatusCode::kFailedPrecondition) {
+      // The TLS certificate failed verification: the CA bundle is wrong for this cluster, and
+      // no retry or other master will fix that.
+      Finish(Status::Unavailable(call_name_ + ": " + TransportReason(transport, description_)));
+      return;
+    }
     if (!transport.ok()) {
       const std::string reason = transport.code() == StatusCode::kDeadlineExceeded
-                                     ? "no answer in " + DurationText(options_.call_timeout)
+                                     ? "no answer in " + DurationText(timeout_)
                                      : TransportReason(transport, description_);
-      failures_.push_back(url_ + " (" + reason + ")");
+      RecordFailure(url_, reason);
       TryNextEndpoint();
       return;
     }
@@ -173,12 +228,13 @@ class FindTaskOperation : public Operation {
                                         " denied access (HTTP 403)"));
         return;
       default: {
-        // 503 "No leader elected" or "Master has not finished recovery", or any other status
-        // that says this master cannot serve the call. Another master may.
+        // 503 "No leader elected" or "Master has not finished recovery", Admin Router's 502 or
+        // 504, or any other status that shows this master cannot serve the call now. Another
+        // master, or this one later, may.
         std::string reason = "HTTP " + std::to_string(status_);
         const std::string text = FirstLine(body_);
         if (!text.empty()) reason += ": " + text;
-        failures_.push_back(url_ + " (" + reason + ")");
+        RecordFailure(url_, reason);
         TryNextEndpoint();
         return;
       }
@@ -189,17 +245,19 @@ class FindTaskOperation : public Operation {
     const std::string target = ResolveLocation(location_, url_);
     if (target.empty()) {
       const std::string got = location_.empty() ? "no Location" : "Location '" + location_ + "'";
-      failures_.push_back(url_ + " (HTTP 307 with " + got + ")");
+      RecordFailure(url_, "HTTP 307 with " + got);
       TryNextEndpoint();
       return;
     }
     redirects_.push_back(url_);
     if (redirects_.size() > static_cast<std::size_t>(MasterClient::kMaxRedirects)) {
-      // The masters disagree about the leader; following further would not settle it.
+      // The masters disagree about the leader, as during an election. Following further would
+      // not settle it; a later round may.
       redirects_.push_back(target);
-      Finish(Status::Unavailable(
-          call_name_ + ": master redirect loop: " + Join(redirects_, " -> ") + " (more than " +
-          std::to_string(MasterClient::kMaxRedirects) + " redirects)"));
+      RecordFailure(redirects_.front(),
+                    "master redirect loop: " + Join(redirects_, " -> ") + ", more than " +
+                        std::to_string(MasterClient::kMaxRedirects) + " redirects");
+      TryNextEndpoint();
       return;
     }
     Send(target);
@@ -225,6 +283,14 @@ class FindTaskOperation : public Operation {
         return;
       }
       target_ = std::move(target).value();
+      if (!options_.admin_router_url.empty()) {
+        // Admin Router finds the agent by its id (an unknown id gets 404 from it).
+        std::string base = options_.admin_router_url;
+        while (!base.empty() && base.back() == '/') base.pop_back();
+        target_.agent_url = base + "/agent/" + target_.agent_id;
+        Finish(std::move(target_));
+        return;
+      }
       // Ask the master that returned the tasks (the leader) first, then the others again.
       std::vector<std::string> endpoints = {url_};
       for (const std::string& master : options_.master_urls) {
@@ -245,6 +311,10 @@ class FindTaskOperation : public Operation {
   }
 
   void Finish(Result<TaskTarget> result) {
+    if (retry_timer_ != 0) {
+      http_.loop().CancelTimer(retry_timer_);
+      retry_timer_ = 0;
+    }
     // `done` may destroy this operation, so nothing touches members after the call.
     auto done = std::move(done_);
     done(std::move(result));
@@ -256,18 +326,24 @@ class FindTaskOperation : public Operation {
   const std::string authorization_;
   std::function<void(Result<TaskTarget>)> done_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::chrono::steady_clock::time_point deadline_;  // of the whole lookup
 
   // The call in progress.
   std::string call_name_;  // "GET_TASKS" or "GET_AGENTS"
   std::string call_body_;
   std::vector<std::string> endpoints_;  // "<master>/api/v1" URLs, in the order to try
   std::size_t next_endpoint_ = 0;
-  std::vector<std::string> failures_;   // "URL (reason)" for each endpoint that failed
+  int rounds_ = 0;
+  std::chrono::milliseconds retry_delay_{0};  // before the next round
+  EventLoop::TimerId retry_timer_ = 0;
+  // (URL, last reason) for each endpoint that failed, in the order of their first failure.
+  std::vector<std::pair<std::string, std::string>> failures_;
   std::vector<std::string> redirects_;  // URLs that returned 307 since the last endpoint
 
   // The HTTP request in progress.
   std::string url_;
   std::string description_;
+  std::chrono::milliseconds timeout_{0};
   long status_ = 0;
   std::string location_;
   std::string body_;

@@ -59,6 +59,59 @@ Result<std::vector<Candidate>> RunningTasks(const Json& response) {
   return running;
 }
 
+// Returns "; task X has ended (TASK_FINISHED)" or a like sentence for the one task that is not
+// running and whose id matches `selector` (exact id, else prefix, else substring). It looks in
+// get_tasks.tasks, unreachable_tasks and completed_tasks, and returns "" unless exactly one task
+// matches. Malformed entries are skipped, because the detail only adds to the NotFound message.
+std::string NotRunningDetail(const Json& response, std::string_view selector) {
+  std::vector<std::pair<std::string, std::string>> others;  // (task id, state)
+  if (!response.is_object()) return "";
+  auto found = response.find("get_tasks");
+  if (found == response.end() || !found->is_object()) return "";
+  const Json* get_tasks = &*found;
+  for (const char* list : {"tasks", "unreachable_tasks", "completed_tasks"}) {
+    auto it = get_tasks->find(list);
+    if (it == get_tasks->end() || !it->is_array()) continue;
+    for (const Json& task : *it) {
+      if (!task.is_object()) continue;
+      auto task_id = task.find("task_id");
+      auto state = task.find("state");
+      if (task_id == task.end() || !task_id->is_object() || state == task.end() ||
+          !state->is_string() || *state == "TASK_RUNNING") {
+        continue;
+      }
+      auto id = task_id->find("value");
+      if (id == task_id->end() || !id->is_string()) continue;
+      others.emplace_back(id->get<std::string>(), state->get<std::string>());
+    }
+  }
+
+  using Rule = bool (*)(std::string_view id, std::string_view selector);
+  const Rule rules[] = {
+      [](std::string_view id, std::string_view s) { return id == s; },
+      [](std::string_view id, std::string_view s) { return id.starts_with(s); },
+      [](std::string_view id, std::string_view s) { return id.find(s) != std::string_view::npos; },
+  };
+  for (Rule rule : rules) {
+    std::vector<const std::pair<std::string, std::string>*> matches;
+    for (const auto& other : others) {
+      if (rule(other.first, selector)) matches.push_back(&other);
+    }
+    if (matches.empty()) continue;
+    if (matches.size() > 1) return "";
+    const auto& [id, state] = *matches.front();
+    if (state == "TASK_KILLING") return "; task " + id + " is being killed (" + state + ")";
+    if (state == "TASK_STAGING" || state == "TASK_STARTING") {
+      return "; task " + id + " is still starting (" + state + "); try again";
+    }
+    if (state == "TASK_UNREACHABLE" || state == "TASK_UNKNOWN") {
+      return "; task " + id + " is not reachable (" + state + ")";
+    }
+    return "; task " + id + " has ended (" + state + ")";
+  }
+  return "";
+}
+
 Status Ambiguous(std::string_view selector, std::vector<const Candidate*> matches) {
   std::vector<std::string_view> ids;
   ids.reserve(matches.size());
@@ -225,7 +278,8 @@ Result<TaskTarget> MatchTask(const nlohmann::json& get_tasks_response, std::stri
     if (matches.size() == 1) return BuildTarget(*matches.front());
     if (matches.size() > 1) return Ambiguous(selector, std::move(matches));
   }
-  return Status::NotFound("no running task matches '" + std::string(selector) + "'");
+  return Status::NotFound("no running task matches '" + std::string(selector) + "'" +
+                          NotRunningDetail(get_tasks_response, selector));
 }
 
 Result<std::string> AgentAddress(const nlohmann::json& get_agents_response,

@@ -36,7 +36,9 @@ inline constexpr std::size_t kMaxListedTasks = 20;
 // `selector`; otherwise the only one whose id starts with it; otherwise the only one whose id
 // contains it. The chosen task's container id is the container_status.container_id of its newest
 // status (by `timestamp`, later in the list on ties) that has one. Errors:
-//   NotFound            "no running task matches 'X'"
+//   NotFound            "no running task matches 'X'", followed by "; task ID has ended
+//                       (TASK_FINISHED)", "is being killed", "is still starting; try again" or
+//                       "is not reachable" when one task that is not running matches instead
 //   InvalidArgument     "'X' matches N running tasks:" and the ids, sorted, one per line; at most
 //                       kMaxListedTasks, then "... and K more". Also for an empty selector.
 //   FailedPrecondition  "task ID runs under the Docker containerizer; exec needs the Mesos (UCR)

@@ -1,4 +1,5 @@
-"""Token checks in the style of DC/OS Admin Router, used by the master and agent servers.
+"""Token and permission checks in the style of DC/OS Admin Router, used by the master and
+agent servers.
 
 Admin Router takes the token from `Authorization: token=<jwt>`, then from
 `Authorization: Bearer <jwt>`, then from the `dcos-acs-auth-cookie` cookie. It responds
@@ -12,6 +13,11 @@ import logging
 from tokens import TokenError
 
 LOG = logging.getLogger("emulator.auth")
+
+FORBIDDEN_PAGE = (
+    "<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n"
+    "<center><h1>403 Forbidden</h1></center>\r\n"
+    "<p>%s</p>\r\n</body>\r\n</html>\r\n")
 
 UNAUTHORIZED_PAGE = (
     "<html>\r\n<head><title>401 Authorization Required</title></head>\r\n<body>\r\n"
@@ -60,3 +66,21 @@ def authenticate(request, authority):
     request.respond(401, UNAUTHORIZED_PAGE % reason, content_type="text/html",
                     headers=[("WWW-Authenticate", "acsjwt")])
     return None
+
+
+def authorize(request, cluster, uid, rid, action, html=True):
+    """Return True when `uid` holds `action` on `rid`; otherwise send 403 and return False.
+
+    `html` selects Admin Router's HTML page; Mesos itself answers 403 with an empty body.
+    Nothing is checked with security "disabled".
+    """
+    if cluster.security == "disabled" or cluster.policy.allowed(uid, rid, action):
+        return True
+    reason = "uid %r lacks %s %s" % (uid, rid, action)
+    request.log_fields["error"] = reason
+    LOG.info("%s: 403 for %s %s: %s", request.server.name, request.method, request.path, reason)
+    if html:
+        request.respond(403, FORBIDDEN_PAGE % reason, content_type="text/html")
+    else:
+        request.respond(403, "")
+    return False

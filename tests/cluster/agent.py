@@ -55,6 +55,8 @@ class AgentService:
         # Task id -> Event set when a task without a process (DOCKER) is killed.
         self.task_ended = {}
         self.server = None
+        # The emulator's FaultRegistry, for status faults limited to one call type.
+        self.faults = None
 
     # -- tasks -------------------------------------------------------------------------
 
@@ -176,7 +178,11 @@ class AgentService:
         if request.path not in API_PATHS:
             request.respond(404, "")
             return
-        if adminrouter.authenticate(request, self.authority) is None:
+        uid = adminrouter.authenticate(request, self.authority)
+        if uid is None:
+            return
+        # Admin Router's permission for /agent, checked by the emulated agent in its place.
+        if not adminrouter.authorize(request, self.cluster, uid, "dcos:adminrouter:ops:slave", "full"):
             return
         media = agentcalls.negotiate(request)
         if media is None:
@@ -185,7 +191,39 @@ class AgentService:
         if call is None:
             return
         request.log_fields["call"] = call["type"]
+        if not self._authorize_call(request, uid, call):
+            return
+        if self.faults is not None and self.faults.apply_call(self.server, request, call["type"]):
+            return
         self._dispatch(request, call, media, reader)
+
+    # Mesos's own checks in strict mode (the DC/OS permissions for `dcos task exec`): the
+    # calls an exec session makes, and what each needs on the task's app id.
+    CALL_PERMISSIONS = {
+        "LAUNCH_NESTED_CONTAINER_SESSION": (("dcos:mesos:agent:nested_container_session:app_id", "create"),
+                                            ("dcos:mesos:agent:container:app_id", "read")),
+        "ATTACH_CONTAINER_OUTPUT": (("dcos:mesos:agent:container:app_id", "read"),),
+        "ATTACH_CONTAINER_INPUT": (("dcos:mesos:agent:container:app_id", "update"),),
+    }
+
+    def _authorize_call(self, request, uid, call) -> bool:
+        """Send 403 (Mesos style, empty body) when `uid` lacks a permission the call needs."""
+        needed = self.CALL_PERMISSIONS.get(call["type"])
+        if needed is None or self.cluster.security != "strict":
+            return True
+        body = call.get(call["type"].lower()) or {}
+        container_id = body.get("container_id")
+        if not isinstance(container_id, dict) or "value" not in container_id:
+            return True  # validation rejects the malformed call
+        task = self._task_for_root(container_id_chain(container_id)[0])
+        if task is None:
+            return True  # the handler responds to an unknown container
+        app_id = self.cluster.task_app_id(task)
+        for prefix, action in needed:
+            rid = "%s:%s" % (prefix, app_id)
+            if not adminrouter.authorize(request, self.cluster, uid, rid, action, html=False):
+                return False
+        return True
 
     def _dispatch(self, request, call, media, reader):
         kind = call["type"]

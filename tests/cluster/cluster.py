@@ -12,6 +12,8 @@ import threading
 import time
 import uuid
 
+import acl
+
 TASK_STATES = (
     "TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_FINISHED",
     "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_LOST", "TASK_DROPPED",
@@ -23,6 +25,8 @@ TERMINAL_STATES = {
 }
 DEFAULT_HEARTBEAT_SECONDS = 30.0
 DEFAULT_TOKEN_LIFETIME_SECONDS = 5 * 24 * 3600
+# nginx's proxy_read_timeout and client_body_timeout, which Admin Router keeps.
+DEFAULT_ADMINROUTER_IDLE_SECONDS = 60.0
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://task-bastion.invalid/emulator")
 
 # Mesos IDs may not contain control characters or path separators (common/validation.cpp).
@@ -100,6 +104,40 @@ class User:
         self.description = spec.get("description", self.uid)
         _require(self.password or self.public_key,
                  "%s: a user needs a password, a public_key (service account) or both" % where)
+        self.groups = spec.get("groups", [])
+        _require(isinstance(self.groups, list) and all(isinstance(g, str) and g for g in self.groups),
+                 "%s: groups must be a list of gids" % where)
+
+    @property
+    def is_service(self) -> bool:
+        """A user with a public key is a service account, as in the IAM."""
+        return self.public_key is not None
+
+
+SECURITY_MODES = ("strict", "permissive", "disabled")
+
+
+def _grants(spec, users, groups):
+    """Parse the top-level `grants` list into acl.Grant objects."""
+    grants = spec.get("grants", [])
+    _require(isinstance(grants, list), "grants must be a list")
+    parsed = []
+    for index, grant in enumerate(grants):
+        where = "grants[%d]" % index
+        _require(isinstance(grant, dict), "%s must be an object" % where)
+        _require(("uid" in grant) != ("gid" in grant), "%s: give exactly one of uid and gid" % where)
+        if "uid" in grant:
+            kind, principal = "user", _string(grant, "uid", where, required=True)
+            _require(principal in users, "%s: unknown uid %r" % (where, principal))
+        else:
+            kind, principal = "group", _string(grant, "gid", where, required=True)
+            _require(principal in groups, "%s: unknown gid %r" % (where, principal))
+        rid = _string(grant, "rid", where, required=True)
+        actions = grant.get("actions", ["full"])
+        _require(isinstance(actions, list) and actions and all(a in acl.ACTIONS for a in actions),
+                 "%s: actions must be a non-empty list of %s" % (where, ", ".join(acl.ACTIONS)))
+        parsed.append(acl.Grant(kind, principal, rid, actions))
+    return parsed
 
 
 class Agent:
@@ -273,15 +311,36 @@ class Cluster:
                 containers.add(value)
             self.tasks[task.id] = task
 
+        groups = spec.get("groups", [])
+        _require(isinstance(groups, list), "groups must be a list")
+        self.groups = {}
+        for index, group in enumerate(groups):
+            where = "groups[%d]" % index
+            _require(isinstance(group, dict), "%s must be an object" % where)
+            gid = _string(group, "gid", where, required=True)
+            _require(gid not in self.groups, "%s: duplicate gid %r" % (where, gid))
+            self.groups[gid] = group.get("description", gid)
+        for user in self.users.values():
+            for gid in user.groups:
+                _require(gid in self.groups, "user %s: unknown group %r" % (user.uid, gid))
+        self.policy = acl.Policy(_grants(spec, self.users, self.groups),
+                                 {user.uid: set(user.groups) for user in self.users.values()})
+        self.security = spec.get("security", "strict")
+        _require(self.security in SECURITY_MODES,
+                 "security must be one of %s" % ", ".join(SECURITY_MODES))
+
         self.heartbeat_interval_seconds = _number(spec, "heartbeat_interval_seconds", "cluster",
                                                   DEFAULT_HEARTBEAT_SECONDS)
         self.token_lifetime_seconds = _number(spec, "token_lifetime_seconds", "cluster",
                                               DEFAULT_TOKEN_LIFETIME_SECONDS)
+        self.adminrouter_idle_timeout_seconds = _number(spec, "adminrouter_idle_timeout_seconds", "cluster",
+                                                        DEFAULT_ADMINROUTER_IDLE_SECONDS)
         self.send_100_continue = spec.get("send_100_continue", True)
         _require(isinstance(self.send_100_continue, bool), "send_100_continue must be true or false")
 
         known = {"users", "masters", "leader", "agents", "frameworks", "tasks",
-                 "heartbeat_interval_seconds", "token_lifetime_seconds", "send_100_continue"}
+                 "heartbeat_interval_seconds", "token_lifetime_seconds", "send_100_continue",
+                 "adminrouter_idle_timeout_seconds", "groups", "grants", "security"}
         unknown = sorted(set(spec) - known)
         _require(not unknown, "unknown cluster fields: %s" % ", ".join(unknown))
 
@@ -295,6 +354,11 @@ class Cluster:
         except ValueError as error:
             raise ClusterError("cluster file %s is not valid JSON: %s" % (path, error)) from None
         return cls(spec)
+
+    def task_app_id(self, task) -> str:
+        """The task's Marathon app id, as the bastion reads it: DCOS_SPACE, MARATHON_APP_ID, /name."""
+        app_id = task.labels.get("DCOS_SPACE") or task.labels.get("MARATHON_APP_ID") or task.name
+        return "/" + app_id.strip("/")
 
     def tasks_on_agent(self, agent_id: str) -> list:
         return [task for task in self.tasks.values() if task.agent_id == agent_id]

@@ -28,6 +28,7 @@ class ControlService:
             ("POST", "/control/clear"): self._clear,
             ("POST", "/control/leader"): self._set_leader,
             ("POST", "/control/iam/rotate_key"): self._rotate_key,
+            ("POST", "/control/iam/token"): self._sign_token,
         }
 
     def handle(self, request):
@@ -147,3 +148,20 @@ class ControlService:
         self.authority.rotate()
         LOG.info("control: IAM signing key rotated, new kid %s", self.authority.keys[0].kid)
         self._json(request, {"kid": self.authority.keys[0].kid})
+
+    def _sign_token(self, request):
+        """Sign arbitrary claims with the current IAM key, for tests of expired or odd tokens."""
+        body = self._body(request)
+        if body is None:
+            return
+        claims = body.get("claims")
+        header = body.get("header")
+        if not isinstance(claims, dict) or (header is not None and not isinstance(header, dict)):
+            self._error(request, 400, "claims must be an object, and header an object when given")
+            return
+        key = self.authority.keys[0]
+        if header is not None:
+            header = dict(header)
+            if header.get("kid") == "current":
+                header["kid"] = key.kid
+        self._json(request, {"token": key.sign(claims, header)})

@@ -3,7 +3,7 @@
 127.0.0.1, with real task processes in Linux namespaces. See README.md.
 
     /usr/bin/python3 tests/cluster/emulator.py --cluster CLUSTER.json --ports-file PORTS.json \
-        [--state-dir DIR] [--log-file REQUESTS.jsonl]
+        [--state-dir DIR] [--log-file REQUESTS.jsonl] [--tls-cert PEM --tls-key PEM --tls-ca PEM]
 
 It binds every server on an ephemeral port, starts the tasks, writes PORTS.json
 atomically and serves until SIGTERM or SIGINT, then kills every task and session
@@ -17,12 +17,14 @@ import logging
 import os
 import shutil
 import signal
+import ssl
 import sys
 import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from adminrouter_proxy import AdminRouterService  # noqa: E402
 from agent import AgentService, start_task_runtimes  # noqa: E402
 from cluster import Cluster, ClusterError  # noqa: E402
 from containment import Containment  # noqa: E402
@@ -48,8 +50,27 @@ def parse_arguments(argv):
     parser.add_argument("--state-dir",
                         help="directory for task sandboxes (default: a temporary directory removed at exit)")
     parser.add_argument("--log-file", help="append one JSON line per request to this file")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain) on every server "
+                                           "but the control API; needs --tls-key and --tls-ca")
+    parser.add_argument("--tls-key", help="the PEM private key of --tls-cert")
+    parser.add_argument("--tls-ca", help="the PEM CA bundle Admin Router trusts for HTTPS to the masters, "
+                                         "agents and IAM")
     parser.add_argument("--verbose", action="store_true", help="log debug messages")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    given = [bool(args.tls_cert), bool(args.tls_key), bool(args.tls_ca)]
+    if any(given) and not all(given):
+        parser.error("--tls-cert, --tls-key and --tls-ca go together")
+    return args
+
+
+def tls_contexts(args):
+    """(server context, Admin Router's client context) for HTTPS, or (None, None)."""
+    if not args.tls_cert:
+        return None, None
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(args.tls_cert, args.tls_key)
+    client = ssl.create_default_context(cafile=args.tls_ca)
+    return server, client
 
 
 def write_ports_file(path: str, ports: dict):
@@ -65,8 +86,9 @@ def write_ports_file(path: str, ports: dict):
 class Emulator:
     """Owns every server, service and process of one emulated cluster."""
 
-    def __init__(self, cluster, state_dir, log_file):
+    def __init__(self, cluster, state_dir, log_file, tls_server=None, tls_client=None):
         self.cluster = cluster
+        self.tls_server = tls_server
         self.state_dir = state_dir
         self.authority = TokenAuthority(cluster.token_lifetime_seconds)
         self.faults = FaultRegistry()
@@ -87,8 +109,13 @@ class Emulator:
             service = AgentService(cluster, agent_info, self.authority, self.containment, state_dir)
             service.server = self._add_server("agent:" + agent_info.id, service.handle, service.fault_body,
                                               send_continue)
+            service.faults = self.faults
             self.agents[agent_info.id] = service
         self.faults.cut_streams = self._cut_streams
+        self.adminrouter = AdminRouterService(cluster, self.authority, cluster.adminrouter_idle_timeout_seconds,
+                                              upstream_tls=tls_client)
+        self.adminrouter_server = self._add_server("adminrouter", self.adminrouter.handle,
+                                                   self.adminrouter.fault_body, send_continue)
 
         control = ControlService(cluster, self.agents, self.faults, self.authority)
         self.control_server = HttpServer("control", control.handle)
@@ -96,7 +123,8 @@ class Emulator:
 
     def _add_server(self, name, handler, fault_body, send_continue):
         server = HttpServer(name, handler, faults=self.faults, request_log=self.request_log,
-                            fault_body=fault_body, send_100_continue=send_continue)
+                            fault_body=fault_body, send_100_continue=send_continue,
+                            tls_context=self.tls_server)
         self.faults.register_server(server)
         self.servers.append(server)
         return server
@@ -111,6 +139,7 @@ class Emulator:
         self.cluster.master_ports = [server.port for server in self.masters]
         for agent_id, service in self.agents.items():
             self.cluster.agents[agent_id].port = service.server.port
+        self.adminrouter.iam_port = self.servers[0].port
         start_task_runtimes(list(self.agents.values()))
         for server in self.servers:
             server.start()
@@ -120,6 +149,7 @@ class Emulator:
             "iam": self.servers[0].url,
             "masters": [server.url for server in self.masters],
             "agents": {agent_id: service.server.url for agent_id, service in self.agents.items()},
+            "adminrouter": self.adminrouter_server.url,
             "control": self.control_server.url,
             "pid": os.getpid(),
             "state_dir": self.state_dir,
@@ -149,7 +179,9 @@ def main(argv=None) -> int:
         return 1
 
     created_state_dir = args.state_dir is None
-    state_dir = tempfile.mkdtemp(prefix="task-bastion-emulator-") if created_state_dir else args.state_dir
+    # Absolute, because tasks start with their sandbox under it as the working directory.
+    state_dir = (tempfile.mkdtemp(prefix="task-bastion-emulator-") if created_state_dir
+                 else os.path.abspath(args.state_dir))
     os.makedirs(state_dir, exist_ok=True)
 
     stop = threading.Event()
@@ -163,7 +195,8 @@ def main(argv=None) -> int:
 
     emulator = None
     try:
-        emulator = Emulator(cluster, state_dir, args.log_file)
+        tls_server, tls_client = tls_contexts(args)
+        emulator = Emulator(cluster, state_dir, args.log_file, tls_server, tls_client)
         emulator.start()
         write_ports_file(args.ports_file, emulator.ports())
         LOG.info("emulator ready: %s", json.dumps(emulator.ports()))
@@ -173,7 +206,7 @@ def main(argv=None) -> int:
     except TaskStartError as error:
         LOG.error("cannot start the cluster: %s", error)
         return 1
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, ssl.SSLError) as error:
         LOG.error("cannot start the cluster: %s", error)
         return 1
     finally:

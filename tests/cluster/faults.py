@@ -2,7 +2,9 @@
 
 A fault is a JSON object with `kind`, an optional `target` and kind-specific fields:
 
-    refuse      close the listener: new connections are refused until the fault is cleared
+    refuse      close the listener: new connections are refused until the fault is cleared;
+                with `reset: true` also reset the open connections, as a server that died
+                would (otherwise a client's idle keep-alive connection is still served)
     drop        accept connections and reset them at once
     silence     read requests and never respond until the fault is cleared
     latency     delay every request by `ms` milliseconds before handling it
@@ -12,10 +14,17 @@ A fault is a JSON object with `kind`, an optional `target` and kind-specific fie
     cut_stream  one-shot: close every open LAUNCH_NESTED_CONTAINER_SESSION stream on the
                 target agents without the terminal chunk (the agent then destroys the
                 session, as Mesos does when the connection breaks)
+    blackhole   the server's host is gone from the network without closing anything: open
+                response streams send nothing more (data and heartbeats are dropped), and
+                new requests are never answered, until the fault is cleared
 
-`target` is "iam", "master:<index>", "agent:<agent id>", "master:*", "agent:*" or absent
-(every IAM, master and agent server). `count`, where given, limits a fault to that many
-requests (or connections for drop); it then expires.
+`target` is "iam", "master:<index>", "agent:<agent id>", "master:*", "agent:*",
+"adminrouter" or absent (every one of these servers). `count`, where given, limits a fault
+to that many requests (or connections for drop); it then expires. `path`, where given,
+limits latency, silence and status faults to requests whose path starts with it (such as
+"/mesos/" or "/agent/" on the Admin Router). `call`, where given, limits a status fault to
+agent requests of that v1 call type (such as "WAIT_CONTAINER"); it applies after the agent
+has parsed the call.
 """
 
 import itertools
@@ -25,7 +34,7 @@ import time
 
 LOG = logging.getLogger("emulator.faults")
 
-KINDS = ("refuse", "drop", "silence", "latency", "status", "slow_read", "cut_stream")
+KINDS = ("refuse", "drop", "silence", "latency", "status", "slow_read", "cut_stream", "blackhole")
 
 
 class FaultError(ValueError):
@@ -85,6 +94,8 @@ class FaultRegistry:
         if fault["kind"] == "refuse":
             for name in targets:
                 self._servers[name].stop_listening()
+                if fault.get("reset"):
+                    self._servers[name].abort_connections()
         LOG.info("fault added: %s", fault)
         return dict(fault)
 
@@ -113,7 +124,15 @@ class FaultRegistry:
         target = spec.get("target")
         if target is not None and not isinstance(target, str):
             raise FaultError("fault target must be a string such as \"agent:<id>\"")
-        fault = {"kind": kind, "target": target}
+        path = spec.get("path")
+        if path is not None and (not isinstance(path, str) or not path.startswith("/")):
+            raise FaultError("fault path must be a string that starts with /")
+        fault = {"kind": kind, "target": target, "path": path}
+        call = spec.get("call")
+        if call is not None:
+            if kind != "status" or not isinstance(call, str) or not call:
+                raise FaultError("call is a v1 call type such as \"WAIT_CONTAINER\", for status faults only")
+            fault["call"] = call
 
         count = spec.get("count")
         if count is not None:
@@ -122,6 +141,11 @@ class FaultRegistry:
         if kind == "status" and count is None:
             count = 1
         fault["count"] = count
+        if kind == "refuse":
+            reset = spec.get("reset", False)
+            if not isinstance(reset, bool):
+                raise FaultError("refuse: reset must be true or false")
+            fault["reset"] = reset
 
         if kind == "latency":
             ms = spec.get("ms")
@@ -144,10 +168,14 @@ class FaultRegistry:
             fault["bytes_per_second"] = rate
         return fault
 
-    def _take(self, kind: str, server_name: str):
+    def _take(self, kind: str, server_name: str, path=None, call=None):
         """Return the first matching fault of `kind`, counting one use of it."""
         with self._changed:
             for fault in self._faults:
+                if fault["path"] is not None and (path is None or not path.startswith(fault["path"])):
+                    continue
+                if fault.get("call") != call:
+                    continue
                 if fault["kind"] == kind and _matches(fault["target"], server_name):
                     if fault["count"] is not None:
                         fault["count"] -= 1
@@ -155,6 +183,28 @@ class FaultRegistry:
                             self._faults.remove(fault)
                     return dict(fault)
         return None
+
+    def blackhole(self, server_name: str):
+        """The active blackhole fault of this server, or None."""
+        with self._changed:
+            for fault in self._faults:
+                if fault["kind"] == "blackhole" and _matches(fault["target"], server_name):
+                    return dict(fault)
+        return None
+
+    def apply_call(self, server, request, call_type: str) -> bool:
+        """Apply a status fault limited to `call_type`; return True when it sent the response."""
+        status = self._take("status", server.name, request.path, call_type)
+        if status is None:
+            return False
+        request.log_fields["fault"] = "status"
+        body, content_type = server.fault_body(status["code"]) if server.fault_body else (
+            "%d %s." % (status["code"], "Fault"), "text/plain; charset=utf-8")
+        if status.get("body") is not None:
+            body = status["body"]
+        request.close_connection = True
+        request.respond(status["code"], body, content_type=content_type)
+        return True
 
     def should_drop(self, server_name: str) -> bool:
         return self._take("drop", server_name) is not None
@@ -172,11 +222,11 @@ class FaultRegistry:
         A taken-over request either has a response (status fault) or none, and then the
         caller drops the connection (silence fault).
         """
-        latency = self._take("latency", server.name)
+        latency = self._take("latency", server.name, request.path)
         if latency is not None:
             time.sleep(latency["ms"] / 1000.0)
 
-        silence = self._take("silence", server.name)
+        silence = self._take("silence", server.name, request.path) or self.blackhole(server.name)
         if silence is not None:
             request.log_fields["fault"] = "silence"
             LOG.info("%s: silencing %s %s", server.name, request.method, request.target)
@@ -186,7 +236,7 @@ class FaultRegistry:
                     self._changed.wait(1.0)
             return True
 
-        status = self._take("status", server.name)
+        status = self._take("status", server.name, request.path)
         if status is not None:
             request.log_fields["fault"] = "status"
             body, content_type = server.fault_body(status["code"]) if server.fault_body else (

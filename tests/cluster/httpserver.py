@@ -12,6 +12,7 @@ import logging
 import os
 import select
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -21,6 +22,8 @@ LOG = logging.getLogger("emulator.http")
 MAX_HEAD_BYTES = 64 * 1024
 MAX_CHUNK_SIZE_LINE = 1024
 DEFAULT_READ_BYTES = 64 * 1024
+READ_BYTES = 64 * 1024
+TLS_HANDSHAKE_TIMEOUT_SECONDS = 10.0
 
 TEXT_PLAIN = "text/plain; charset=utf-8"
 
@@ -159,6 +162,9 @@ class ChunkedStream:
             return False
         if not data:
             return True
+        faults = self._request.server.faults
+        if faults is not None and faults.blackhole(self._request.server.name) is not None:
+            return True  # lost on the way, as to a host that left the network
         try:
             self._connection.send(b"%x\r\n" % len(data) + data + b"\r\n")
         except ClientGone:
@@ -394,8 +400,10 @@ class HttpServer:
     """
 
     def __init__(self, name: str, handler, faults=None, request_log=None,
-                 fault_body=None, send_100_continue=True):
+                 fault_body=None, send_100_continue=True, tls_context=None):
         self.name = name
+        # An ssl.SSLContext for HTTPS (see TlsBridge), or None for plain HTTP.
+        self.tls_context = tls_context
         self.handler = handler
         self.faults = faults
         self.request_log = request_log
@@ -414,7 +422,8 @@ class HttpServer:
 
     @property
     def url(self) -> str:
-        return "http://127.0.0.1:%d" % self.port
+        scheme = "https" if self.tls_context is not None else "http"
+        return "%s://127.0.0.1:%d" % (scheme, self.port)
 
     def bind(self):
         """Bind and listen on an ephemeral port (or the same port again after a refuse fault)."""
@@ -454,6 +463,10 @@ class HttpServer:
         """Stop accepting and drop every open connection."""
         self._stopping.set()
         self.stop_listening()
+        self.abort_connections()
+
+    def abort_connections(self):
+        """Reset every open connection."""
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
@@ -471,9 +484,24 @@ class HttpServer:
                 sock.close()
                 continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            thread = threading.Thread(target=self._serve_connection, args=(sock, address),
+            target = self._serve_connection if self.tls_context is None else self._serve_tls
+            thread = threading.Thread(target=target, args=(sock, address),
                                       name="conn-" + self.name, daemon=True)
             thread.start()
+
+    def _serve_tls(self, sock, address):
+        """Complete the TLS handshake, then serve the plain-text side of a TlsBridge."""
+        try:
+            sock.settimeout(TLS_HANDSHAKE_TIMEOUT_SECONDS)
+            tls = self.tls_context.wrap_socket(sock, server_side=True)
+        except (OSError, ssl.SSLError) as error:
+            LOG.info("%s: TLS handshake with %s failed: %s", self.name, address, error)
+            close_socket_quietly(sock)
+            return
+        inner, outer = socket.socketpair()
+        threading.Thread(target=self._serve_connection, args=(inner, address),
+                         name="conn-" + self.name, daemon=True).start()
+        TlsBridge(tls, outer).run()
 
     def _read_request(self, connection):
         """Parse one request head; return None on a clean EOF before any byte."""
@@ -578,6 +606,110 @@ class HttpServer:
         delay = self.faults.read_delay(self.name, byte_count)
         if delay > 0:
             time.sleep(delay)
+
+
+class TlsBridge:
+    """Copies bytes between a TLS connection and the plain-text socket the server reads.
+
+    One thread does every read and write of the TLS socket: OpenSSL does not allow one
+    connection to be used from two threads at once, while the servers read a connection in
+    one thread and stream responses from others. The server side gets an ordinary socket, so
+    its code (MSG_PEEK, shutdown for a cut stream) is the same as for plain HTTP. When the
+    server closes its side, the TLS connection is closed without a close_notify, as a process
+    that dies would; when the TLS client closes, the server side gets EOF.
+    """
+
+    BUFFER_LIMIT = 256 * 1024
+
+    def __init__(self, tls, plain):
+        self.tls = tls
+        self.plain = plain
+
+    def run(self):
+        tls, plain = self.tls, self.plain
+        up = bytearray()    # client to server
+        down = bytearray()  # server to client
+        tls_eof = plain_eof = plain_shut = False
+        try:
+            tls.setblocking(False)
+            plain.setblocking(False)
+            while True:
+                if not tls_eof and len(up) < self.BUFFER_LIMIT:
+                    tls_eof = self._read_tls(up)
+                if not plain_eof and len(down) < self.BUFFER_LIMIT:
+                    try:
+                        data = plain.recv(READ_BYTES)
+                        if data:
+                            down += data
+                        else:
+                            plain_eof = True
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        plain_eof = True
+                if up:
+                    try:
+                        del up[:plain.send(up)]
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        return
+                if down:
+                    try:
+                        del down[:tls.send(down)]
+                    except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+                        pass
+                    except (OSError, ssl.SSLError):
+                        return
+                if tls_eof and not up and not plain_shut:
+                    plain_shut = True
+                    try:
+                        plain.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass
+                if plain_eof and not down:
+                    return
+                if tls.pending() and len(up) < self.BUFFER_LIMIT:
+                    continue
+                readable = []
+                if not tls_eof and len(up) < self.BUFFER_LIMIT:
+                    readable.append(tls)
+                if not plain_eof and len(down) < self.BUFFER_LIMIT:
+                    readable.append(plain)
+                writable = []
+                if up:
+                    writable.append(plain)
+                if down:
+                    writable.append(tls)
+                if not readable and not writable:
+                    return
+                select.select(readable, writable, [], 1.0)
+        except (OSError, ValueError):
+            return
+        finally:
+            close_socket_quietly(plain)
+            close_socket_quietly(tls)
+
+    def _read_tls(self, up) -> bool:
+        """Move readable TLS bytes into `up`; return True at the client's EOF."""
+        try:
+            while len(up) < self.BUFFER_LIMIT:
+                data = self.tls.recv(READ_BYTES)
+                if not data:
+                    return True
+                up += data
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return False
+        except (OSError, ssl.SSLError):
+            return True
+        return False
+
+
+def close_socket_quietly(sock):
+    try:
+        sock.close()
+    except OSError:
+        pass
 
 
 def close_quietly(fd):

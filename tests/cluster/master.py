@@ -1,7 +1,7 @@
 """The emulated Mesos masters: the v1 operator API and the legacy read-only endpoints.
 
 Every master checks, in the order of Mesos's master/http.cpp: token authentication
-(Admin Router style), leadership (a non-leader responds 307 with a protocol-relative
+and the permission dcos:adminrouter:ops:mesos full (Admin Router style), leadership (a non-leader responds 307 with a protocol-relative
 Location, or 503 `No leader elected`), method (405), Content-Type (400, 415), body
 (400), validation (400), then Accept last (406).
 
@@ -84,7 +84,11 @@ class MasterService:
         if not known:
             request.respond(404, "")
             return
-        if adminrouter.authenticate(request, self.authority) is None:
+        uid = adminrouter.authenticate(request, self.authority)
+        if uid is None:
+            return
+        # Admin Router's permission for /mesos, checked by the emulated master in its place.
+        if not adminrouter.authorize(request, self.cluster, uid, "dcos:adminrouter:ops:mesos", "full"):
             return
 
         with self.cluster.lock:

@@ -44,6 +44,7 @@ STREAM_HEADERS = [("Content-Type", "application/json"), ("Accept", "application/
 def cluster_spec(**overrides):
     spec = {
         "users": [{"uid": "demo", "password": "demo"}],
+        "grants": [{"uid": "demo", "rid": "dcos:superuser", "actions": ["full"]}],
         "masters": 2,
         "leader": 0,
         "agents": [{"id": AGENT, "hostname": "agent-0"}],
@@ -91,8 +92,9 @@ def pid_alive(pid: int) -> bool:
 class EmulatorProcess:
     """emulator.py run as a subprocess with its own directory."""
 
-    def __init__(self, directory, spec, env=None):
+    def __init__(self, directory, spec, env=None, args=()):
         self.env = dict(os.environ, **(env or {}))
+        self.args = list(args)  # extra emulator.py flags, such as --tls-cert
         self.directory = str(directory)
         self.cluster_file = os.path.join(self.directory, "cluster.json")
         self.ports_file = os.path.join(self.directory, "ports.json")
@@ -108,7 +110,8 @@ class EmulatorProcess:
         stderr = open(self.stderr_path, "w")
         self.process = subprocess.Popen(
             ["/usr/bin/python3", os.path.join(HERE, "emulator.py"), "--cluster", self.cluster_file,
-             "--ports-file", self.ports_file, "--log-file", self.log_file, "--state-dir", self.state_dir],
+             "--ports-file", self.ports_file, "--log-file", self.log_file, "--state-dir", self.state_dir,
+             *self.args],
             stdout=subprocess.DEVNULL, stderr=stderr, env=self.env)
         stderr.close()
         wait_for(lambda: os.path.exists(self.ports_file) or self.process.poll() is not None, timeout=30,

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -133,6 +134,8 @@ class FakeAgent {
   int reject_inputs = 0;  // this many input streams get 500 "Unknown container" at once
   Answer input_answer{200, ""};
   bool input_answer_early = false;  // respond after the first record instead of at the end
+  int cut_inputs = 0;  // this many input streams are closed after their first record, unanswered
+  std::deque<Answer> wait_answers;  // responses to the first WAIT calls, then wait_answer
   Answer wait_answer{200, WaitAnswer(0)};
 
   // Blocks the calling server thread until `ready()` holds (checked under the agent's lock).
@@ -190,11 +193,16 @@ class FakeAgent {
 
     if (type == "LAUNCH_NESTED_CONTAINER_SESSION") return ServeLaunch(connection, request, call);
     if (type == "WAIT_CONTAINER") {
+      Answer answer = wait_answer;
       Record([&]() {
         wait_requests.push_back(request);
         wait_calls.push_back(call);
+        if (!wait_answers.empty()) {
+          answer = wait_answers.front();
+          wait_answers.pop_front();
+        }
       });
-      return connection.WriteResponse(wait_answer.status, wait_answer.body);
+      return connection.WriteResponse(answer.status, answer.body);
     }
     if (type == "KILL_CONTAINER") {
       Record([&]() { kill_calls.push_back(call); });
@@ -226,6 +234,7 @@ class FakeAgent {
   bool ServeInput(TestConnection& connection, const TestRequest& request) {
     std::size_t index = 0;
     bool reject = false;
+    bool cut = false;
     Record([&]() {
       index = input_requests.size();
       input_requests.push_back(request);
@@ -233,6 +242,9 @@ class FakeAgent {
       if (reject_inputs > 0) {
         --reject_inputs;
         reject = true;
+      } else if (cut_inputs > 0) {
+        --cut_inputs;
+        cut = true;
       }
     });
 
@@ -256,6 +268,10 @@ class FakeAgent {
           std::string id = record["attach_container_input"]["container_id"].value("value", "");
           connection.WriteResponse(500, "Unknown container " + id);
           Record([&]() { ++inputs_answered; });
+          return false;
+        }
+        if (cut) {
+          connection.Shutdown();  // as a proxy's idle cut or a reset would
           return false;
         }
         if (input_answer_early && !answered) {
@@ -616,7 +632,9 @@ TEST_F(AgentSessionTest, LaunchErrorsMapped) {
       {403, "", StatusCode::kPermissionDenied,
        "the agent denied LAUNCH_NESTED_CONTAINER_SESSION (HTTP 403)"},
       {503, "Agent has not finished recovery", StatusCode::kUnavailable,
-       "is recovering (HTTP 503)"},
+       "is recovering (HTTP 503: Agent has not finished recovery)"},
+      {404, "404 Not Found: agent `S1` unknown.", StatusCode::kUnavailable,
+       "Admin Router does not know the task's agent"},
       {500, "I/O switchboard server was disabled\nsecond line", StatusCode::kUnavailable,
        "returned HTTP 500: I/O switchboard server was disabled"},
   };
@@ -625,7 +643,9 @@ TEST_F(AgentSessionTest, LaunchErrorsMapped) {
     FakeAgent agent;
     agent.launch_answers = {{test.status, test.body}};
     finished_.reset();
-    Create(Spec(agent));
+    SessionSpec spec = Spec(agent);
+    spec.launch_retry_timeout = std::chrono::milliseconds(0);  // 503 is not retried here
+    Create(spec);
     session_->Start();
     RunToFinish();
 
@@ -641,11 +661,28 @@ TEST_F(AgentSessionTest, LaunchErrorsMapped) {
   }
 }
 
-TEST_F(AgentSessionTest, ConnectionRefusedIsUnavailable) {
+TEST_F(AgentSessionTest, GoneContainerMessageNamesTask) {
+  FakeAgent agent;
+  agent.launch_answers = {{400, "Root container 1234 not found"}};
+  SessionSpec spec = Spec(agent);
+  spec.task_id = "web.1a2b";
+  Create(spec);
+  session_->Start();
+  RunToFinish();
+
+  ASSERT_FALSE(finished_->ok());
+  EXPECT_EQ(finished_->status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(finished_->status().message(),
+            "task web.1a2b's container is gone (it has ended or is being killed)");
+}
+
+TEST_F(AgentSessionTest, ConnectionRefusedRetriedThenUnavailable) {
   SessionSpec spec;
   spec.agent_url = "http://127.0.0.1:" + std::to_string(testing::UnusedLocalPort());
   spec.parent_container_id = {{"value", "task-ctr"}};
   spec.command = "true";
+  spec.launch_retry_timeout = std::chrono::milliseconds(100);
+  spec.first_retry_delay = std::chrono::milliseconds(20);
   Create(spec);
   session_->Start();
   RunToFinish();
@@ -654,6 +691,206 @@ TEST_F(AgentSessionTest, ConnectionRefusedIsUnavailable) {
   EXPECT_EQ(finished_->status().code(), StatusCode::kUnavailable);
   EXPECT_NE(finished_->status().message().find(spec.agent_url), std::string::npos)
       << finished_->status().message();
+  EXPECT_NE(finished_->status().message().find(" attempts in "), std::string::npos)
+      << finished_->status().message();
+}
+
+TEST_F(AgentSessionTest, RecoveringAgentRetriedWithBackoff) {
+  FakeAgent agent;
+  agent.launch_answers = {{503, "Agent has not finished recovery"},
+                          {503, "Agent has not finished recovery"}};
+  SessionSpec spec = Spec(agent);
+  spec.first_retry_delay = std::chrono::milliseconds(10);
+  Create(spec);
+  session_->Start();
+  RunToFinish();
+
+  ASSERT_TRUE(finished_->ok()) << finished_->status().ToString();
+  EXPECT_EQ(agent.launch_calls.size(), 3u);
+  EXPECT_EQ(Output(OutputStream::kStdout), "hello\n");
+}
+
+TEST_F(AgentSessionTest, RecoveringAgentGivenUpAfterRetryTimeout) {
+  FakeAgent agent;
+  for (int i = 0; i < 50; ++i) agent.launch_answers.push_back({503, "Agent has not finished recovery"});
+  SessionSpec spec = Spec(agent);
+  spec.first_retry_delay = std::chrono::milliseconds(10);
+  spec.max_retry_delay = std::chrono::milliseconds(20);
+  spec.launch_retry_timeout = std::chrono::milliseconds(150);
+  Create(spec);
+  session_->Start();
+  RunToFinish();
+
+  ASSERT_FALSE(finished_->ok());
+  EXPECT_EQ(finished_->status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(finished_->status().message().find("is recovering (HTTP 503"), std::string::npos)
+      << finished_->status().message();
+  EXPECT_GE(agent.launch_calls.size(), 3u);
+  EXPECT_LT(agent.launch_calls.size(), 50u);
+  EXPECT_FALSE(launched_id_.has_value());
+}
+
+TEST_F(AgentSessionTest, SilentOutputEndsSessionAfterOutput) {
+  testing::Notification launch_closed;
+  FakeAgent agent;
+  agent.output = [&](FakeAgent&, TestConnection& stream) {
+    stream.WriteChunk(StdoutRecord("partial\n"));
+    if (stream.WaitForEof()) launch_closed.Notify();  // then nothing, not even heartbeats
+  };
+  SessionSpec spec = Spec(agent);
+  spec.output_silence_timeout = std::chrono::milliseconds(200);
+  Create(spec);
+  session_->Start();
+  RunToFinish();
+
+  ASSERT_FALSE(finished_->ok());
+  EXPECT_EQ(finished_->status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(finished_->status().message().find("was silent for 200 ms"), std::string::npos)
+      << finished_->status().message();
+  EXPECT_NE(finished_->status().message().find(agent.url()), std::string::npos);
+  EXPECT_EQ(Output(OutputStream::kStdout), "partial\n");
+  EXPECT_TRUE(agent.wait_calls.empty());
+  EXPECT_TRUE(launch_closed.WaitFor());
+}
+
+TEST_F(AgentSessionTest, HeartbeatsKeepQuietCommandAlive) {
+  FakeAgent agent;
+  agent.output = [](FakeAgent&, TestConnection& stream) {
+    for (int i = 0; i < 8; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      stream.WriteChunk(HeartbeatRecord());
+    }
+    stream.WriteChunk(StdoutRecord("done\n"));
+    stream.WriteLastChunk();
+  };
+  SessionSpec spec = Spec(agent);
+  spec.output_silence_timeout = std::chrono::milliseconds(200);
+  Create(spec);
+  session_->Start();
+  RunToFinish();
+
+  ASSERT_TRUE(finished_->ok()) << finished_->status().ToString();
+  EXPECT_EQ(Output(OutputStream::kStdout), "done\n");
+}
+
+TEST_F(AgentSessionTest, PausedOutputIsNotSilence) {
+  FakeAgent agent;
+  agent.output = [](FakeAgent&, TestConnection& stream) {
+    stream.WriteChunk(StdoutRecord("first\n"));
+    stream.WriteChunk(StdoutRecord("second\n"));
+    stream.WriteLastChunk();
+  };
+  SessionSpec spec = Spec(agent);
+  spec.output_silence_timeout = std::chrono::milliseconds(100);
+  AgentSession::Handlers handlers;
+  std::string output;
+  handlers.on_output = [&](OutputStream, std::string_view data) {
+    output += data;
+    // Hold the output three silence periods after the first piece, as a slow SSH client would.
+    if (output == "first\n") {
+      loop_.StartTimer(std::chrono::milliseconds(300), [this]() { session_->ResumeOutput(); });
+      return false;
+    }
+    return true;
+  };
+  handlers.on_finished = [this](Result<ExitOutcome> result) { finished_.emplace(result); };
+  session_ = std::make_unique<AgentSession>(*http_, spec, handlers);
+  session_->Start();
+  RunToFinish();
+
+  ASSERT_TRUE(finished_->ok()) << finished_->status().ToString();
+  EXPECT_EQ(output, "first\nsecond\n");
+}
+
+TEST_F(AgentSessionTest, WaitRetriedAfterGatewayTimeout) {
+  FakeAgent agent;
+  agent.wait_answers = {{504, "<html>504 Gateway Time-out</html>"}, {502, "Bad Gateway"}};
+  agent.wait_answer = {200, WaitAnswer(7 << 8)};
+  SessionSpec spec = Spec(agent);
+  spec.first_retry_delay = std::chrono::milliseconds(10);
+  Create(spec);
+  session_->Start();
+  RunToFinish();
+
+  ASSERT_TRUE(finished_->ok()) << finished_->status().ToString();
+  EXPECT_EQ((*finished_)->exit_code, 7);
+  EXPECT_EQ(agent.wait_calls.size(), 3u);
+}
+
+TEST_F(AgentSessionTest, WaitGivenUpAfterWaitTimeout) {
+  FakeAgent agent;
+  for (int i = 0; i < 50; ++i) agent.wait_answers.push_back({504, "Gateway Time-out"});
+  SessionSpec spec = Spec(agent);
+  spec.first_retry_delay = std::chrono::milliseconds(10);
+  spec.max_retry_delay = std::chrono::milliseconds(20);
+  spec.wait_timeout = std::chrono::milliseconds(150);
+  Create(spec);
+  session_->Start();
+  RunToFinish();
+
+  ASSERT_FALSE(finished_->ok());
+  EXPECT_NE(finished_->status().message().find("WAIT_CONTAINER returned HTTP 504"),
+            std::string::npos)
+      << finished_->status().message();
+  EXPECT_LT(agent.wait_calls.size(), 50u);
+}
+
+TEST_F(AgentSessionTest, WaitNotFoundExplainsContainerGone) {
+  FakeAgent agent;
+  agent.wait_answer = {404, "Container abc cannot be found"};
+  Create(Spec(agent));
+  session_->Start();
+  RunToFinish();
+
+  ASSERT_FALSE(finished_->ok());
+  EXPECT_NE(finished_->status().message().find("no longer knows the session's container"),
+            std::string::npos)
+      << finished_->status().message();
+  EXPECT_EQ(agent.wait_calls.size(), 1u);
+}
+
+TEST_F(AgentSessionTest, BrokenInputStreamAttachedAgain) {
+  FakeAgent agent;
+  agent.cut_inputs = 1;
+  agent.output = [](FakeAgent& self, TestConnection& stream) {
+    self.WaitUntil([&]() { return self.inputs_finished == 1; });
+    stream.WriteChunk(StdoutRecord(self.StdinReceived()));
+    stream.WriteLastChunk();
+  };
+  SessionSpec spec = Spec(agent);
+  // libcurl notices the closed connection of a paused upload only on the next write.
+  spec.heartbeat_interval = std::chrono::milliseconds(50);
+  Create(spec);
+  session_->Start();
+  ASSERT_TRUE(loop_.RunUntil([&]() { return !warnings_.empty(); }));
+  session_->WriteStdin("after the cut\n");
+  session_->CloseStdin();
+  RunToFinish();
+
+  ASSERT_TRUE(finished_->ok()) << finished_->status().ToString();
+  EXPECT_EQ(Output(OutputStream::kStdout), "after the cut\n");
+  ASSERT_EQ(agent.input_requests.size(), 2u);
+  EXPECT_EQ(agent.input_records[1][0]["attach_container_input"]["type"], "CONTAINER_ID");
+  EXPECT_NE(warnings_[0].message().find("attaching the input again (1 of 3)"), std::string::npos)
+      << warnings_[0].message();
+}
+
+TEST_F(AgentSessionTest, InputBreakingTooOftenEndsSession) {
+  FakeAgent agent;
+  agent.cut_inputs = 10;
+  agent.output = [](FakeAgent&, TestConnection& stream) { stream.WaitForEof(); };
+  SessionSpec spec = Spec(agent);
+  spec.heartbeat_interval = std::chrono::milliseconds(50);
+  Create(spec);
+  session_->Start();
+  RunToFinish();
+
+  ASSERT_FALSE(finished_->ok());
+  EXPECT_NE(finished_->status().message().find("lost the input stream to agent " + agent.url() +
+                                               " 4 times"),
+            std::string::npos)
+      << finished_->status().message();
+  EXPECT_EQ(agent.input_requests.size(), 4u);
 }
 
 TEST_F(AgentSessionTest, RelaunchAfter202WithNewId) {

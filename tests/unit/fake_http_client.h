@@ -121,6 +121,9 @@ class FakeHttpClient : public HttpClient {
     return timers.size();
   }
 
+  // The delay of every timer started on loop(), in order, fired or not.
+  const std::vector<std::chrono::milliseconds>& timer_delays() const { return loop_.timer_delays; }
+
   // Every request started so far, in order.
   const std::vector<HttpRequest>& requests() const { return requests_; }
   const HttpRequest& request(std::size_t index) const { return requests_.at(index); }
@@ -183,7 +186,8 @@ class FakeHttpClient : public HttpClient {
     explicit ManualLoop(FakeHttpClient* client) : client_(client) {}
     void WatchFd(int, unsigned, FdHandler) override { assert(false && "no fds in FakeHttpClient"); }
     void UnwatchFd(int) override {}
-    TimerId StartTimer(std::chrono::milliseconds, Task task) override {
+    TimerId StartTimer(std::chrono::milliseconds delay, Task task) override {
+      timer_delays.push_back(delay);
       timers.emplace(next_timer_id, std::move(task));
       return next_timer_id++;
     }
@@ -196,6 +200,7 @@ class FakeHttpClient : public HttpClient {
     }
 
     std::map<TimerId, Task> timers;
+    std::vector<std::chrono::milliseconds> timer_delays;  // of every StartTimer call, in order
     TimerId next_timer_id = 1;
 
    private:

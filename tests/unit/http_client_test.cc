@@ -3,6 +3,11 @@
 
 #include "common/http_client.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,6 +16,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/unit/poll_loop.h"
@@ -385,6 +391,82 @@ TEST_F(HttpClientTest, ConnectionRefusedIsUnavailable) {
   EXPECT_EQ(log.done->message().rfind(request.description, 0), 0u) << log.done->message();
   EXPECT_NE(log.done->message().find(url), std::string::npos) << log.done->message();
   EXPECT_FALSE(log.head.has_value());
+  EXPECT_TRUE(call->connect_failed());
+}
+
+// Accepts one connection and sends a plain-text HTTP response to its first bytes, so a TLS
+// client fails its handshake at once.
+class PlainTextListener {
+ public:
+  PlainTextListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    (void)::bind(fd_, reinterpret_cast<sockaddr*>(&address), length);
+    (void)::listen(fd_, 1);
+    (void)::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] {
+      const int connection = ::accept(fd_, nullptr, nullptr);
+      if (connection < 0) return;  // the destructor shut the listener down
+      char buffer[1024];
+      (void)::recv(connection, buffer, sizeof(buffer), 0);
+      const std::string reply = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+      (void)::send(connection, reply.data(), reply.size(), MSG_NOSIGNAL);
+      ::close(connection);
+    });
+  }
+  ~PlainTextListener() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(HttpClientTest, TlsHandshakeFailureNamesHost) {
+  PlainTextListener server;
+  const std::string host_port = "127.0.0.1:" + std::to_string(server.port());
+  CallLog log;
+  HttpRequest request = Post("https://" + host_port + "/api/v1");
+  request.description = "master GET_TASKS";
+  auto call = client_->Start(request, Recording(&log));
+  ASSERT_TRUE(RunUntil([&]() { return log.done.has_value(); }));
+
+  EXPECT_EQ(log.done->code(), StatusCode::kUnavailable) << log.done->ToString();
+  EXPECT_NE(log.done->message().find("the TLS handshake with " + host_port + " failed"),
+            std::string::npos)
+      << log.done->message();
+}
+
+TEST_F(HttpClientTest, UnreadableCaBundleIsFailedPrecondition) {
+  HttpClientOptions options;
+  options.ca_file = "/nonexistent/ca-bundle.pem";
+  std::unique_ptr<HttpClient> client = HttpClient::Create(loop_, options);
+  ASSERT_NE(client, nullptr);
+  TestHttpServer server([&](TestConnection& connection, const TestRequest& request) {
+    return false;
+  });
+  CallLog log;
+  auto call = client->Start(Post("https://localhost:" + std::to_string(server.port()) + "/x"),
+                            Recording(&log));
+  ASSERT_TRUE(RunUntil([&]() { return log.done.has_value(); }));
+
+  EXPECT_EQ(log.done->code(), StatusCode::kFailedPrecondition) << log.done->ToString();
+  EXPECT_NE(log.done->message().find("the CA bundle /nonexistent/ca-bundle.pem"),
+            std::string::npos)
+      << log.done->message();
+  EXPECT_NE(log.done->message().find("localhost:" + std::to_string(server.port())),
+            std::string::npos)
+      << log.done->message();
+  call.reset();
 }
 
 TEST_F(HttpClientTest, TimeoutIsDeadlineExceeded) {

@@ -45,14 +45,19 @@ class MasterClientTest : public ::testing::Test {
  protected:
   MasterClientTest() : client_(http_, Options()) {}
 
-  static MasterClientOptions Options() {
+  MasterClientOptions Options() {
     MasterClientOptions options;
     options.master_urls = {"http://m1:5050", "http://m2:5050/", "http://m3:5050"};
     options.call_timeout = std::chrono::milliseconds(10000);
+    options.lookup_timeout = std::chrono::milliseconds(30000);
+    options.first_retry_delay = std::chrono::milliseconds(250);
+    options.max_retry_delay = std::chrono::milliseconds(4000);
+    options.now = [this] { return now_; };
     return options;
   }
 
-  // Looks up `selector` with `client` and runs the fake until `done` has run.
+  // Looks up `selector` with `client` and runs the fake until `done` has run. Between rounds
+  // the clock moves on by each retry delay, so the lookup's deadline is reached.
   void Find(MasterClient& client, std::string selector = "web",
             std::string authorization = "token=abc") {
     result_.reset();
@@ -63,10 +68,19 @@ class MasterClientTest : public ::testing::Test {
                                  });
     EXPECT_FALSE(result_.has_value()) << "done ran inside FindTask";
     http_.RunPending();
+    while (!result_.has_value() && http_.timer_delays().size() > timers_run_) {
+      now_ += http_.timer_delays().back();
+      timers_run_ = http_.timer_delays().size();
+      http_.RunTimers();
+    }
     ASSERT_TRUE(result_.has_value())
         << "no answer after " << http_.requests().size() << " requests";
   }
   void Find() { Find(client_); }
+
+  // The clock MasterClient reads; only Find() and tests move it.
+  std::chrono::steady_clock::time_point now_{};
+  std::size_t timers_run_ = 0;
 
   std::vector<std::string> Urls() const {
     std::vector<std::string> urls;
@@ -183,19 +197,36 @@ TEST_F(MasterClientTest, RedirectsUpToMaximumFollowed) {
   ASSERT_TRUE(result_->ok()) << result_->status().ToString();
 }
 
-TEST_F(MasterClientTest, RedirectLoopFails) {
+TEST_F(MasterClientTest, RedirectLoopTriesNextMaster) {
   for (int i = 0; i <= MasterClient::kMaxRedirects; ++i) {
     http_.Add(Redirect(i % 2 == 0 ? "//m2:5050/master/api/v1" : "//m1:5050/master/api/v1"));
   }
+  http_.Add(Tasks());
+  http_.Add(Agents());
   Find();
+  ASSERT_TRUE(result_->ok()) << result_->status().ToString();
+  EXPECT_EQ(http_.request(MasterClient::kMaxRedirects + 1).url, kM2);
+}
+
+TEST_F(MasterClientTest, RedirectLoopReportedWhenAllFail) {
+  MasterClientOptions options = Options();
+  options.master_urls = {"http://m1:5050"};
+  options.lookup_timeout = std::chrono::milliseconds(100);
+  MasterClient client(http_, options);
+  for (int i = 0; i <= MasterClient::kMaxRedirects; ++i) {
+    http_.Add(Redirect(i % 2 == 0 ? "//m2:5050/master/api/v1" : "//m1:5050/master/api/v1"));
+  }
+  Find(client);
   ASSERT_FALSE(result_->ok());
   EXPECT_EQ(result_->status().code(), StatusCode::kUnavailable);
-  EXPECT_TRUE(
-      Contains(result_->status().message(), "GET_TASKS: master redirect loop: " + std::string(kM1) +
-                                                " -> http://m2:5050/master/api/v1 -> "))
-      << result_->status().message();
-  EXPECT_TRUE(Contains(result_->status().message(),
-                       "more than " + std::to_string(MasterClient::kMaxRedirects) + " redirects"));
+  const std::string& message = result_->status().message();
+  EXPECT_TRUE(Contains(message, "GET_TASKS: no Mesos master answered within 100 ms (1 round); "
+                                "tried " + std::string(kM1) + " (master redirect loop: " + kM1 +
+                                " -> http://m2:5050/master/api/v1 -> "))
+      << message;
+  EXPECT_TRUE(Contains(message, "more than " + std::to_string(MasterClient::kMaxRedirects) +
+                                    " redirects)"))
+      << message;
   EXPECT_EQ(http_.requests().size(), static_cast<std::size_t>(MasterClient::kMaxRedirects) + 1);
 }
 
@@ -260,17 +291,122 @@ TEST_F(MasterClientTest, RedirectTargetDownTriesNextMaster) {
   EXPECT_EQ(http_.request(2).url, kM2);
 }
 
-TEST_F(MasterClientTest, AllMastersFailedListsReasons) {
+TEST_F(MasterClientTest, RetriesRoundAfterBackoffUntilLeaderElected) {
+  http_.Add(FakeResponse::Http(503, "No leader elected"));
+  http_.Add(FakeResponse::Http(503, "No leader elected"));
+  http_.Add(Refused());
+  http_.Add(Tasks());
+  http_.Add(Agents());
+  Find();
+  ASSERT_TRUE(result_->ok()) << result_->status().ToString();
+  EXPECT_EQ(Urls(), (std::vector<std::string>{kM1, kM2, kM3, kM1, kM1}));
+  EXPECT_EQ(http_.timer_delays(), (std::vector<std::chrono::milliseconds>{
+                                      std::chrono::milliseconds(250)}));
+}
+
+TEST_F(MasterClientTest, BackoffDoublesUpToMaximumUntilLookupTimeout) {
+  MasterClientOptions options = Options();
+  options.master_urls = {"http://m1:5050"};
+  options.lookup_timeout = std::chrono::milliseconds(11000);
+  MasterClient client(http_, options);
+  for (int i = 0; i < 20; ++i) http_.Add(Refused());
+  Find(client);
+  ASSERT_FALSE(result_->ok());
+  using std::chrono::milliseconds;
+  // Rounds start at 0, 250, 750, 1750, 3750 and 7750 ms; another 4000 ms would pass 11 s.
+  EXPECT_EQ(http_.timer_delays(),
+            (std::vector<milliseconds>{milliseconds(250), milliseconds(500), milliseconds(1000),
+                                       milliseconds(2000), milliseconds(4000)}));
+  EXPECT_EQ(http_.requests().size(), 6u);
+  EXPECT_EQ(http_.unused_responses(), 14u);
+  EXPECT_EQ(result_->status().message(),
+            std::string("GET_TASKS: no Mesos master answered within 11 s (6 rounds); tried ") +
+                kM1 + " (Couldn't connect to server)");
+}
+
+TEST_F(MasterClientTest, GiveUpListsMastersWithLastReason) {
+  MasterClientOptions options = Options();
+  options.lookup_timeout = std::chrono::milliseconds(600);
+  MasterClient client(http_, options);
+  // Round 1 at 0 ms, round 2 after 250 ms; a third round would start at 750 ms.
   http_.Add(Refused());
   http_.Add(FakeResponse::Http(503, "No leader elected\n"));
+  http_.Add(FakeResponse::Http(503, "Master has not finished recovery"));
+  http_.Add(FakeResponse::Http(503, "Master has not finished recovery"));
+  http_.Add(Refused());
   http_.Add(FakeResponse::TransportError(Status::DeadlineExceeded("Operation timed out")));
-  Find();
+  Find(client);
   ASSERT_FALSE(result_->ok());
   EXPECT_EQ(result_->status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(result_->status().message(),
-            std::string("GET_TASKS: no Mesos master answered; tried ") + kM1 +
-                " (Couldn't connect to server), " + kM2 + " (HTTP 503: No leader elected), " + kM3 +
-                " (no answer in 10 s)");
+            std::string("GET_TASKS: no Mesos master answered within 600 ms (2 rounds); tried ") +
+                kM1 + " (HTTP 503: Master has not finished recovery), " + kM2 +
+                " (Couldn't connect to server), " + kM3 + " (no answer in 350 ms)");
+  EXPECT_EQ(http_.unused_responses(), 0u);
+}
+
+TEST_F(MasterClientTest, CallTimeoutCutToTimeLeft) {
+  MasterClientOptions options = Options();
+  options.lookup_timeout = std::chrono::milliseconds(3000);
+  MasterClient client(http_, options);
+  http_.Add(Refused());
+  http_.Add(Refused());
+  http_.Add(Refused());
+  http_.Add(Tasks());
+  http_.Add(Agents());
+  Find(client);
+  ASSERT_TRUE(result_->ok()) << result_->status().ToString();
+  EXPECT_EQ(http_.request(0).timeout, std::chrono::milliseconds(3000));
+  EXPECT_EQ(http_.request(3).timeout, std::chrono::milliseconds(2750));
+}
+
+TEST_F(MasterClientTest, LeaderMovesBetweenCalls) {
+  http_.Add(Tasks());                                    // m1 leads for GET_TASKS
+  http_.Add(Redirect("//m3:5050/master/api/v1"));        // then m3 leads
+  http_.Add(Agents());
+  Find();
+  ASSERT_TRUE(result_->ok()) << result_->status().ToString();
+  EXPECT_EQ(Urls(), (std::vector<std::string>{kM1, kM1, "http://m3:5050/master/api/v1"}));
+}
+
+TEST_F(MasterClientTest, DestroyingDuringBackoffCancelsRetry) {
+  http_.Add(Refused());
+  http_.Add(Refused());
+  http_.Add(Refused());
+  operation_ = client_.FindTask("web", "", [this](Result<TaskTarget>) { ++calls_; });
+  http_.RunPending();
+  ASSERT_EQ(http_.timer_delays().size(), 1u);
+  operation_.reset();
+  EXPECT_EQ(http_.RunTimers(), 0u);
+  EXPECT_EQ(calls_, 0);
+  EXPECT_EQ(http_.requests().size(), 3u);
+}
+
+TEST_F(MasterClientTest, AdminRouterAgentUrlWithoutGetAgents) {
+  MasterClientOptions options = Options();
+  options.master_urls = {"https://dcos.example/mesos"};
+  options.admin_router_url = "https://dcos.example/";
+  MasterClient client(http_, options);
+  http_.Add(Tasks());
+  Find(client);
+  ASSERT_TRUE(result_->ok()) << result_->status().ToString();
+  EXPECT_EQ(Urls(), (std::vector<std::string>{"https://dcos.example/mesos/api/v1"}));
+  EXPECT_EQ(result_->value().agent_url, "https://dcos.example/agent/agent-S3");
+}
+
+TEST_F(MasterClientTest, CertificateFailureEndsLookupAtOnce) {
+  http_.Add(FakeResponse::TransportError(Status::FailedPrecondition(
+      "POST https://m1:5050/api/v1 failed: the TLS certificate of m1:5050 failed verification "
+      "against the CA bundle /etc/ca.pem: SSL certificate problem")));
+  Find();
+  ASSERT_FALSE(result_->ok());
+  EXPECT_EQ(result_->status().code(), StatusCode::kUnavailable);
+  EXPECT_TRUE(Contains(result_->status().message(),
+                       "GET_TASKS: POST https://m1:5050/api/v1 failed: the TLS certificate of "
+                       "m1:5050 failed verification"))
+      << result_->status().message();
+  EXPECT_EQ(http_.requests().size(), 1u);
+  EXPECT_TRUE(http_.timer_delays().empty());
 }
 
 TEST_F(MasterClientTest, GetAgentsFailsOverToOtherMasters) {
@@ -286,6 +422,7 @@ TEST_F(MasterClientTest, GetAgentsFailsOverToOtherMasters) {
 TEST_F(MasterClientTest, GetAgentsAllFailedNamesCall) {
   MasterClientOptions options = Options();
   options.master_urls = {"http://m1:5050"};
+  options.lookup_timeout = std::chrono::milliseconds(100);
   MasterClient client(http_, options);
   http_.Add(Tasks());
   http_.Add(Refused());
@@ -293,7 +430,8 @@ TEST_F(MasterClientTest, GetAgentsAllFailedNamesCall) {
   ASSERT_FALSE(result_->ok());
   EXPECT_EQ(result_->status().code(), StatusCode::kUnavailable);
   EXPECT_EQ(result_->status().message(),
-            std::string("GET_AGENTS: no Mesos master answered; tried ") + kM1 +
+            std::string("GET_AGENTS: no Mesos master answered within 100 ms (1 round); tried ") +
+                kM1 +
                 " (Couldn't connect to server)");
 }
 
