@@ -38,6 +38,8 @@ class Listener {
   void Stop();
 
  private:
+  // Sets the configured key exchange, cipher, MAC and host key algorithms on the bind.
+  Status SetAlgorithms();
   void AcceptLoop();
 
   const Config& config_;
