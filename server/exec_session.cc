@@ -6,18 +6,40 @@
 
 #include <spdlog/spdlog.h>
 
+#include "auth/authorizer.h"
 #include "mesos/wait_status.h"
+#include "server/log_text.h"
 #include "server/worker.h"
 
 namespace tb::server {
 ExecSession::ExecSession(Worker& worker, SessionContext context, ssh_channel channel)
-    : worker_(worker), context_(std::move(context)), channel_(channel) {}
+    : worker_(worker), context_(std::move(context)), channel_(channel) {
+  ssh_callbacks_init(&callbacks_);
+  callbacks_.userdata = this;
+  callbacks_.channel_signal_function = &ExecSession::OnSignalRequest;
+  ssh_set_channel_callbacks(channel_, &callbacks_);
+}
 
 ExecSession::~ExecSession() {
   // Destroying the agent session closes its streams; the agent then destroys the container.
   agent_.reset();
   lookup_.reset();
-  if (channel_ != nullptr) ssh_channel_free(channel_);
+  FreeChannel();
+}
+
+void ExecSession::FreeChannel() {
+  if (channel_ == nullptr) return;
+  ssh_remove_channel_callbacks(channel_, &callbacks_);
+  // Sends the close if the client closed first; libssh frees the channel once both closes are
+  // through.
+  ssh_channel_free(channel_);
+  channel_ = nullptr;
+}
+
+void ExecSession::OnSignalRequest(ssh_session /*session*/, ssh_channel /*channel*/,
+                                  const char* signal, void* userdata) noexcept {
+  auto* self = static_cast<ExecSession*>(userdata);
+  self->signal_requests_.emplace_back(signal != nullptr ? signal : "");
 }
 
 Status ExecSession::OnPtyRequest(std::string term, int columns, int rows) {
@@ -77,12 +99,50 @@ Status ExecSession::OnWindowChange(int columns, int rows) {
   return Status::Ok();
 }
 
+Status ExecSession::OnSubsystem(const std::string& name) {
+  if (state_ != State::kWaitingForRequest) {
+    return Status::FailedPrecondition("a program already runs on this channel");
+  }
+  if (name != "sftp") return Status::InvalidArgument("subsystem '" + name + "' is not supported");
+
+  spdlog::info("session={} uid={} task={}: sftp requested; not supported", context_.id,
+               context_.uid, context_.task_selector);
+  std::string message = "task-bastion: sftp and scp are not supported; copy a file with: ssh " +
+                        context_.uid + "@" + context_.task_selector +
+                        "@<bastion> 'cat > file' < file\n";
+  output_bytes_ += message.size();
+  output_.push_back(Chunk{mesos::OutputStream::kStderr, std::move(message)});
+  outcome_ = Result<mesos::ExitOutcome>(Status::InvalidArgument("sftp is not supported"));
+  state_ = State::kFinishing;
+  return Status::Ok();
+}
+
+Status ExecSession::OnSignal(const std::string& name) {
+  int number = mesos::SignalNumber(name);
+  if (number == 0) return Status::InvalidArgument("unknown signal '" + name + "'");
+  switch (state_) {
+    case State::kWaitingForRequest:
+      return Status::FailedPrecondition("no program runs on this channel yet");
+    case State::kLookingUp:
+      signals_before_launch_.push_back(number);
+      return Status::Ok();
+    case State::kRunning:
+      agent_->Signal(number);
+      return Status::Ok();
+    case State::kFinishing:
+    case State::kClosed:
+      return Status::FailedPrecondition("the program has already ended");
+  }
+  return Status::Internal("unhandled state");
+}
+
 void ExecSession::Start(bool shell, std::string command) {
   shell_ = shell;
   command_ = std::move(command);
   state_ = State::kLookingUp;
-  spdlog::info("session={} uid={} task={}: {} requested{}", context_.id, context_.uid,
-               context_.task_selector, shell ? "shell" : "exec", pty_ ? " with a pty" : "");
+  spdlog::info("session={} uid={} task={}: {} requested{}", context_.id, LogSafe(context_.uid),
+               LogSafe(context_.task_selector), shell ? "shell" : "exec",
+               pty_ ? " with a pty" : "");
   lookup_ = worker_.masters().FindTask(
       context_.task_selector, context_.authorization,
       [this](Result<mesos::TaskTarget> target) { OnTaskFound(std::move(target)); });
@@ -98,8 +158,33 @@ void ExecSession::OnTaskFound(Result<mesos::TaskTarget> target) {
   }
   target_ = std::move(target).value();
 
+  // Authorization before launch: the IAM must grant the user the task-exec permissions on the
+  // task's app. The check runs once; on success this function runs again with the same target.
+  if (!authorized_ && worker_.authorization_required()) {
+    if (worker_.authorizer() == nullptr) {
+      Fail(Status::Unavailable("permissions cannot be checked: the bastion has no service "
+                               "account configured to ask the IAM; ask the operator"));
+      return;
+    }
+    auth::ExecTarget exec{context_.uid, target_->task_id, target_->app_id};
+    lookup_ = worker_.authorizer()->CheckExec(std::move(exec), [this](Status decision) {
+      worker_.loop().Post([operation = std::shared_ptr<Operation>(std::move(lookup_))] {});
+      if (state_ != State::kLookingUp) return;
+      if (!decision.ok()) {
+        Fail(decision);
+        return;
+      }
+      spdlog::debug("session={} uid={} task={}: permissions for app {} granted", context_.id,
+                    context_.uid, target_->task_id, target_->app_id);
+      authorized_ = true;
+      OnTaskFound(Result<mesos::TaskTarget>(*target_));
+    });
+    return;
+  }
+
   mesos::SessionSpec spec;
   spec.agent_url = target_->agent_url;
+  spec.task_id = target_->task_id;
   spec.authorization = context_.authorization;
   spec.parent_container_id = target_->container_id;
   // Like sshd's "$SHELL -c command". With a pty, the window size is set before the command
@@ -125,6 +210,8 @@ void ExecSession::OnTaskFound(Result<mesos::TaskTarget> target) {
   spec.columns = columns_;
   spec.heartbeat_interval = worker_.config().heartbeat_interval;
   spec.wait_timeout = worker_.config().wait_timeout;
+  spec.output_silence_timeout = worker_.config().output_silence_timeout;
+  spec.launch_retry_timeout = worker_.config().launch_retry_timeout;
 
   mesos::AgentSession::Handlers handlers;
   handlers.on_launched = [this](const std::string& container_id) {
@@ -142,6 +229,8 @@ void ExecSession::OnTaskFound(Result<mesos::TaskTarget> target) {
                                                  std::move(handlers));
   state_ = State::kRunning;
   agent_->Start();
+  for (int number : signals_before_launch_) agent_->Signal(number);
+  signals_before_launch_.clear();
 }
 
 bool ExecSession::OnOutput(mesos::OutputStream stream, std::string_view bytes) {
@@ -177,11 +266,19 @@ void ExecSession::OnFinished(Result<mesos::ExitOutcome> outcome) {
   state_ = State::kFinishing;
 }
 
-void ExecSession::Fail(const Status& status) {
+void ExecSession::Fail(const Status& failure) {
+  // A 403 from the master or the agent names the user and the task, as the bastion's own
+  // authorization denial does.
+  Status status = failure;
+  if (failure.code() == StatusCode::kPermissionDenied && !failure.message().starts_with("user '")) {
+    status = Status::PermissionDenied("user '" + context_.uid + "' may not exec into task '" +
+                                      (target_ ? target_->task_id : context_.task_selector) +
+                                      "': " + failure.message());
+  }
   // One log line per event: a multi-line message (the list of matching tasks) is joined.
   std::string message = status.ToString();
   std::replace(message.begin(), message.end(), '\n', ' ');
-  const std::string& task = target_ ? target_->task_id : context_.task_selector;
+  std::string task = LogSafe(target_ ? target_->task_id : context_.task_selector);
   switch (status.code()) {
     case StatusCode::kNotFound:
     case StatusCode::kInvalidArgument:
@@ -206,6 +303,15 @@ void ExecSession::Pump() {
   if (ssh_channel_is_closed(channel_)) {
     CloseByClient();
     return;
+  }
+  for (const std::string& name : std::exchange(signal_requests_, {})) {
+    Status status = OnSignal(name);
+    if (status.ok()) {
+      spdlog::debug("session={} uid={}: signal {} accepted", context_.id, context_.uid, name);
+    } else {
+      spdlog::debug("session={} uid={}: signal {} rejected: {}", context_.id, context_.uid, name,
+                    status.message());
+    }
   }
   if (state_ == State::kRunning) ReadClientInput();
   WriteOutput();
@@ -280,9 +386,7 @@ void ExecSession::SendExitAndClose() {
     ssh_channel_request_send_exit_status(channel_, outcome->exit_code);
   }
   ssh_channel_close(channel_);
-  // libssh frees the channel once the client's close arrives.
-  ssh_channel_free(channel_);
-  channel_ = nullptr;
+  FreeChannel();
   agent_.reset();
   state_ = State::kClosed;
 }
@@ -294,8 +398,7 @@ void ExecSession::CloseByClient() {
   }
   agent_.reset();
   lookup_.reset();
-  ssh_channel_free(channel_);
-  channel_ = nullptr;
+  FreeChannel();
   state_ = State::kClosed;
 }
 

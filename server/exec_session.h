@@ -3,13 +3,16 @@
 // States and the channel requests each accepts (like OpenSSH's sshd, env, pty-req, exec and
 // shell are only accepted before a program starts; window-change at any time):
 //
-//   kWaitingForRequest  env, pty-req, window-change; exec or shell starts the lookup
-//   kLookingUp          the master is asked for the task; window-change
-//   kRunning            the agent session streams both ways; window-change
+//   kWaitingForRequest  env, pty-req, window-change; exec or shell starts the lookup;
+//                       subsystem "sftp" ends the session with a message
+//   kLookingUp          the master is asked for the task; window-change; signal is kept and
+//                       sent once the session is launched
+//   kRunning            the agent session streams both ways; window-change, signal
 //   kFinishing          the outcome is known; remaining output, EOF, exit status, close
 //   kClosed             the channel is closed and freed
 //
-// A second pty-req, or exec/shell after one of them, is answered with failure.
+// A second pty-req, or exec/shell after one of them, is answered with failure. A signal before
+// exec or shell, or after the program ended, is dropped (like sshd, which needs a process).
 //
 // The two orders of death have their own entry points:
 //  * the process ends first (Finish): every output byte is written, then the reason on stderr if
@@ -24,6 +27,8 @@
 
 #ifndef TASK_BASTION_SERVER_EXEC_SESSION_H_
 #define TASK_BASTION_SERVER_EXEC_SESSION_H_
+
+#include <libssh/callbacks.h>
 
 #include <cstddef>
 #include <deque>
@@ -61,6 +66,14 @@ class ExecSession {
   Status OnExec(std::string command);
   Status OnShell();
   Status OnWindowChange(int columns, int rows);
+  // The only subsystem is a message: "sftp" (which OpenSSH 9's scp uses too) is accepted, and
+  // the session then writes why it is not supported to stderr and exits with 255. A failure
+  // reply would make those clients print only "Connection closed". Other names get failure.
+  Status OnSubsystem(const std::string& name);
+  // "signal" with a name as in RFC 4254 section 6.10 ("TERM", "INT", ...): KILL_CONTAINER with
+  // that signal. libssh 0.10 hands this request only to a channel callback and sends no reply,
+  // so the session installs that callback itself and the result is only logged.
+  Status OnSignal(const std::string& name);
 
   // Moves bytes between the channel and the agent session, and closes when the end is reached.
   void Pump();
@@ -79,16 +92,27 @@ class ExecSession {
   void OnTaskFound(Result<mesos::TaskTarget> target);
   bool OnOutput(mesos::OutputStream stream, std::string_view bytes);
   void OnFinished(Result<mesos::ExitOutcome> outcome);
-  void Fail(const Status& status);
+  void Fail(const Status& failure);
 
   void ReadClientInput();
   void WriteOutput();
   void SendExitAndClose();
   void CloseByClient();
+  void FreeChannel();
+
+  // libssh channel callback for "signal"; it runs inside the event poll, so it only queues the
+  // name for Pump().
+  static void OnSignalRequest(ssh_session session, ssh_channel channel, const char* signal,
+                              void* userdata) noexcept;
 
   Worker& worker_;
   SessionContext context_;
-  ssh_channel channel_;  // borrowed from the connection's ssh_session; freed in SendExitAndClose
+  ssh_channel channel_;  // borrowed from the connection's ssh_session; freed in FreeChannel
+  // Registered on channel_ until FreeChannel removes it, because libssh keeps a freed channel
+  // until the client's close arrives and would still call it.
+  ssh_channel_callbacks_struct callbacks_{};
+  std::vector<std::string> signal_requests_;  // queued by OnSignalRequest, handled in Pump
+  std::vector<int> signals_before_launch_;    // signals received while kLookingUp
   State state_ = State::kWaitingForRequest;
 
   // Requests received before the program starts.
@@ -100,7 +124,8 @@ class ExecSession {
   bool shell_ = false;
   std::string command_;
 
-  std::unique_ptr<Operation> lookup_;
+  std::unique_ptr<Operation> lookup_;  // the task lookup, then the authorization check
+  bool authorized_ = false;            // the IAM granted the exec permissions for target_
   std::optional<mesos::TaskTarget> target_;
   std::unique_ptr<mesos::AgentSession> agent_;
 

@@ -11,10 +11,13 @@ Server::~Server() { Stop(); }
 Status Server::Start() {
   Status s = listener_.Bind();
   if (!s.ok()) return s;
+  Result<std::unique_ptr<SharedAuth>> shared_auth = CreateSharedAuth(config_);
+  if (!shared_auth.ok()) return shared_auth.status();
+  shared_auth_ = std::move(shared_auth).value();
   int count = config_.workers > 0 ? config_.workers
                                   : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < count; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, config_));
+    workers_.push_back(std::make_unique<Worker>(i, config_, *shared_auth_));
     workers_.back()->Start();
   }
   listener_.Start([this](SshSession session, std::string peer) {

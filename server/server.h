@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "server/config.h"
 #include "server/listener.h"
+#include "server/shared_auth.h"
 #include "server/worker.h"
 
 namespace tb::server {
@@ -31,6 +32,7 @@ class Server {
 
  private:
   const Config& config_;
+  std::unique_ptr<SharedAuth> shared_auth_;  // outlives the workers that use it
   std::vector<std::unique_ptr<Worker>> workers_;
   Listener listener_;  // declared after workers_: stopped and destroyed before them
   std::atomic<std::uint64_t> next_connection_id_{1};

@@ -6,6 +6,7 @@ an event with a deadline and never assert on elapsed time.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -59,9 +60,13 @@ def wait_for(predicate, timeout, what):
 class Cluster:
     """The emulator running one cluster description."""
 
-    def __init__(self, description, workdir):
+    def __init__(self, description, workdir, emulator_args=()):
+        """`emulator_args` are extra emulator.py flags, such as --tls-cert."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.description = description
+        for user in description.get("users", []):
+            register_secret(user.get("password", ""))
         self.cluster_file = self.workdir / "cluster.json"
         self.cluster_file.write_text(json.dumps(description, indent=1))
         self.ports_file = self.workdir / "ports.json"
@@ -70,7 +75,7 @@ class Cluster:
         self.process = subprocess.Popen(
             [PYTHON, str(EMULATOR), "--cluster", str(self.cluster_file),
              "--ports-file", str(self.ports_file), "--state-dir", str(self.workdir / "state"),
-             "--log-file", str(self.log_file)],
+             "--log-file", str(self.log_file), *emulator_args],
             stdout=self.stderr, stderr=self.stderr)
 
         def ready():
@@ -106,25 +111,37 @@ class Cluster:
                 self.process.kill()
                 self.process.wait()
         self.stderr.close()
+        for path in (self.workdir / "emulator.log", self.log_file):
+            assert_no_secrets(path)
 
 
 class Bastion:
     """build/task-bastion configured for a Cluster, listening on an ephemeral port."""
 
-    def __init__(self, cluster, workdir, extra_config=""):
+    def __init__(self, cluster, workdir, extra_config="", server_config="", mesos_config=None,
+                 iam_url=None, auth_config="", iam_config="", log_level="debug"):
+        """`server_config` is TOML lines for the [server] table; `extra_config` follows the
+        [log] table and may open further tables. `mesos_config`, when given, replaces the
+        lines of the [mesos] table (by default the cluster's masters), and `iam_url` the IAM's
+        URL, and `iam_config` adds lines to the [iam] table. `log_level` is [log] level. `auth_config` is TOML lines for
+        the [auth] table; when the cluster has the
+        bastion's service account (BASTION_UID) and the lines do not name one, its secret is
+        written to the work directory and configured."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_file = self.workdir / "task-bastion.toml"
-        masters = ", ".join(json.dumps(url) for url in cluster.ports["masters"])
+        if mesos_config is None:
+            masters = ", ".join(json.dumps(url) for url in cluster.ports["masters"])
+            mesos_config = f"masters = [{masters}]\n"
         self.config_file.write_text(
             "[server]\n"
             f"host_keys = [{json.dumps(str(self.workdir / 'host_key'))}]\n"
-            "workers = 2\n"
+            "workers = 2\n" + server_config +
             "[iam]\n"
-            f"url = {json.dumps(cluster.ports['iam'])}\n"
-            "[mesos]\n"
-            f"masters = [{masters}]\n"
-            "[log]\nlevel = \"debug\"\n" + extra_config)
+            f"url = {json.dumps(iam_url or cluster.ports['iam'])}\n" + iam_config +
+            "[auth]\n" + self._service_account_lines(cluster, auth_config) + auth_config +
+            "[mesos]\n" + mesos_config +
+            f"[log]\nlevel = \"{log_level}\"\n" + extra_config)
         self.ready_file = self.workdir / "ready"
         self.log_path = self.workdir / "bastion.log"
         self.log = open(self.log_path, "wb")
@@ -141,6 +158,16 @@ class Bastion:
         address = wait_for(ready, 30, "task-bastion's ready file")
         self.host, port = address.rsplit(":", 1)
         self.port = int(port)
+
+    def _service_account_lines(self, cluster, auth_config):
+        users = getattr(cluster, "description", {}).get("users", [])
+        named = "service_account_secret" in auth_config or "service_account_uid" in auth_config
+        if named or not any(u["uid"] == BASTION_UID for u in users):
+            return ""
+        secret = self.workdir / "service-account.json"
+        secret.write_text(json.dumps(service_account_secret()))
+        secret.chmod(0o600)
+        return f"service_account_secret = {json.dumps(str(secret))}\n"
 
     def ssh_command(self, user, command=None, tty=None, options=()):
         """The argv of an OpenSSH client call; the password comes from ssh_env()."""
@@ -176,6 +203,82 @@ class Bastion:
                 self.process.kill()
                 self.process.wait()
         self.log.close()
+        assert_no_secrets(self.log_path)
+
+
+# Every password, token and private key the suite uses must stay out of every log, at every
+# level. Bastion.stop() and Cluster.stop() check their logs against these.
+SECRETS = set()
+# A compact JWT: header and payload are JSON objects, so both begin with "eyJ".
+JWT_PATTERN = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")
+
+
+def register_secret(text):
+    """Add a secret for the log checks; short ones ("demo") also occur as user names."""
+    if text and len(text) >= 6:
+        SECRETS.add(text)
+
+
+def find_secrets(text):
+    """Return descriptions of the secrets found in `text`."""
+    found = ["a JWT: " + match.group(0)[:12] + "..." for match in JWT_PATTERN.finditer(text)]
+    if "PRIVATE KEY" in text:
+        found.append("a PEM private key")
+    found += ["the secret %r" % (secret[:3] + "...") for secret in SECRETS if secret in text]
+    return found
+
+
+def assert_no_secrets(path):
+    path = Path(path)
+    if not path.exists():
+        return
+    leaks = find_secrets(path.read_text(errors="replace"))
+    assert not leaks, f"secrets in {path}: {leaks}"
+
+
+# The bastion's own service account in the test clusters, and its RSA key pair, made once per
+# test process.
+BASTION_UID = "task-bastion"
+_service_key = None
+
+
+def service_key():
+    global _service_key
+    if _service_key is None:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        _service_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return _service_key
+
+
+def service_account_secret():
+    """The bastion's service-account secret, laid out as DC/OS stores one."""
+    from cryptography.hazmat.primitives import serialization
+    pem = service_key().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()).decode()
+    for line in pem.splitlines()[1:-1]:
+        register_secret(line)
+    return {"scheme": "RS256", "uid": BASTION_UID, "private_key": pem,
+            "login_endpoint": "https://master.mesos/acs/api/v1/auth/login"}
+
+
+def public_pem(private_key):
+    from cryptography.hazmat.primitives import serialization
+    return private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def exec_grants(principal, app="", kind="uid", update=True):
+    """The grants DC/OS documents for task exec, on `app` ("" for every app)."""
+    app_part = ":" + app if app else ""
+    grants = [
+        {kind: principal, "rid": "dcos:adminrouter:ops:mesos", "actions": ["full"]},
+        {kind: principal, "rid": "dcos:adminrouter:ops:slave", "actions": ["full"]},
+        {kind: principal, "rid": "dcos:mesos:agent:nested_container_session:app_id" + app_part,
+         "actions": ["create"]},
+        {kind: principal, "rid": "dcos:mesos:agent:container:app_id" + app_part,
+         "actions": ["read", "update"] if update else ["read"]},
+    ]
+    return grants
 
 
 def standard_cluster(heartbeat_seconds=1):
@@ -192,7 +295,12 @@ def standard_cluster(heartbeat_seconds=1):
 
     return {
         "users": [{"uid": "demo", "password": "demo"}, {"uid": "alice@example.com",
-                                                        "password": "wonderland"}],
+                                                        "password": "wonderland"},
+                  {"uid": BASTION_UID, "public_key": public_pem(service_key()),
+                   "description": "task-bastion's service account"}],
+        # demo and alice may exec into every app; the bastion's account reads users and ACLs.
+        "grants": exec_grants("demo") + exec_grants("alice@example.com") + [
+            {"uid": BASTION_UID, "rid": "dcos:superuser", "actions": ["full"]}],
         "masters": 1,
         "agents": [{"id": agent, "hostname": "agent-0"}],
         "frameworks": [{"id": framework, "name": "marathon", "role": "*"}],
@@ -208,6 +316,12 @@ def standard_cluster(heartbeat_seconds=1):
             task("done.66666666-6666-4666-8666-666666666666", state="TASK_FINISHED"),
         ],
     }
+
+
+def adminrouter_mesos_config(cluster, extra=""):
+    """[mesos] lines that reach the cluster through its emulated Admin Router."""
+    return (f'layout = "adminrouter"\n'
+            f'dcos_url = {json.dumps(cluster.ports["adminrouter"])}\n' + extra)
 
 
 def make_workdir(prefix):

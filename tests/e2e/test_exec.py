@@ -102,8 +102,21 @@ def test_kill_term_ends_with_exit_signal(bastion):
 
 
 def test_ctrl_c_byte_ends_sleep_in_pty(bastion):
-    result = bastion.ssh("sleep 100", tty=True, input=b"\x03", timeout=30)
-    assert result.returncode != 0
+    # The ^C byte is typed once the command runs, as a user would; the pty turns it into SIGINT.
+    process = subprocess.Popen(bastion.ssh_command("demo@demo-shell", "echo started; sleep 100",
+                                                   tty=True),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=ssh_env())
+    try:
+        assert process.stdout.readline() == b"started\r\n"
+        process.stdin.write(b"\x03")
+        process.stdin.flush()
+        status = process.wait(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+    # OpenSSH's client exits with 255 for the exit-signal INT.
+    assert status == 255
 
 
 def test_pty_shows_tty_and_client_size(bastion, tmp_path):

@@ -22,7 +22,11 @@ def faulty():
     cluster_dir = make_workdir("tb-e2e-faults-cluster-")
     bastion_dir = make_workdir("tb-e2e-faults-bastion-")
     cluster = Cluster(description, cluster_dir)
-    bastion = Bastion(cluster, bastion_dir)
+    # Short retry bounds, because unreachable masters and agents are retried until they pass.
+    masters = ", ".join(f'"{url}"' for url in cluster.ports["masters"])
+    bastion = Bastion(cluster, bastion_dir,
+                      mesos_config=f"masters = [{masters}]\nlookup_timeout_seconds = 3\n"
+                                   "launch_retry_timeout_seconds = 2\n")
     yield cluster, bastion
     bastion.stop()
     cluster.stop()
@@ -67,8 +71,9 @@ def test_master_unreachable(cluster_and_bastion):
 
 def test_agent_recovering_is_reported(cluster_and_bastion):
     cluster, bastion = cluster_and_bastion
+    # Still recovering after the bastion's launch retries (2 s here) have run out.
     cluster.control("/control/fault", {"kind": "status", "code": 503, "target": AGENT,
-                                       "count": 1})
+                                       "count": 1000})
     result = bastion.ssh("echo never")
     assert result.returncode == 255
     assert b"503" in result.stderr

@@ -110,6 +110,44 @@ TEST(MatchTaskTest, NonRunningTasksIgnored) {
   EXPECT_EQ(target.status().code(), StatusCode::kNotFound);
 }
 
+TEST(MatchTaskTest, NotRunningMatchExplained) {
+  struct Case {
+    const char* state;
+    const char* list;
+    std::string detail;
+  };
+  const std::vector<Case> cases = {
+      {"TASK_FINISHED", "completed_tasks", "; task web.1 has ended (TASK_FINISHED)"},
+      {"TASK_KILLED", "completed_tasks", "; task web.1 has ended (TASK_KILLED)"},
+      {"TASK_KILLING", "tasks", "; task web.1 is being killed (TASK_KILLING)"},
+      {"TASK_STAGING", "tasks", "; task web.1 is still starting (TASK_STAGING); try again"},
+      {"TASK_UNREACHABLE", "unreachable_tasks", "; task web.1 is not reachable (TASK_UNREACHABLE)"},
+  };
+  for (const Case& test : cases) {
+    SCOPED_TRACE(test.state);
+    Json task = RunningTask("web.1");
+    task["state"] = test.state;
+    Json response = TasksResponse({RunningTask("db.2")});
+    response["get_tasks"][test.list].push_back(task);
+    Result<TaskTarget> target = MatchTask(response, "web");
+    ASSERT_FALSE(target.ok());
+    EXPECT_EQ(target.status().code(), StatusCode::kNotFound);
+    EXPECT_EQ(target.status().message(), "no running task matches 'web'" + test.detail);
+  }
+}
+
+TEST(MatchTaskTest, SeveralNotRunningMatchesGiveNoDetail) {
+  Json first = RunningTask("web.1");
+  first["state"] = "TASK_FINISHED";
+  Json second = RunningTask("web.2");
+  second["state"] = "TASK_FAILED";
+  Json response = TasksResponse({});
+  response["get_tasks"]["completed_tasks"] = Json::array({first, second});
+  Result<TaskTarget> target = MatchTask(response, "web");
+  ASSERT_FALSE(target.ok());
+  EXPECT_EQ(target.status().message(), "no running task matches 'web'");
+}
+
 TEST(MatchTaskTest, AmbiguousListsSortedIds) {
   Json response = TasksResponse({RunningTask("web.b"), RunningTask("web.a"), RunningTask("db.c")});
   Result<TaskTarget> target = MatchTask(response, "web");
