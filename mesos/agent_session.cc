@@ -241,8 +241,8 @@ void AgentSession::Impl::Launch() {
   }
   request.body = LaunchNestedContainerSessionCall(container_id_json_, command);
   request.description = agent_ + " LAUNCH_NESTED_CONTAINER_SESSION";
-  // NOTE: no deadline, because the stream lasts as long as the process. An agent that never
-  // sends the response head keeps the session waiting until its owner destroys it.
+  // No transfer deadline, because the stream lasts as long as the process. The output-silence
+  // timer armed below also ends a launch whose agent never sends the response head.
 
   HttpCall::Handlers handlers;
   handlers.on_head = [this](const HttpResponseHead& head) { OnLaunchHead(head); };
