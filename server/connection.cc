@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "auth/jwt.h"
 #include "auth/login_name.h"
 #include "auth/quote.h"
 #include "common/base64.h"
@@ -282,6 +283,11 @@ void Connection::HandleInteractive(SshMessage message) {
   }
   const char* password = ssh_userauth_kbdint_getanswer(session_.get(), password_index);
   std::string secret = password != nullptr ? password : "";
+  if (password_index == 1 && auth::LooksLikeJwt(uid)) {
+    // A token pasted at "IAM user:" is taken as the token, so it is never logged as a uid.
+    secret = std::move(uid);
+    uid.clear();
+  }
   // An empty "IAM user:" response is accepted when the password is a token, which names its uid.
   attempt_uid_ = uid;
   StartLogin(std::move(message), std::move(uid), std::move(secret), "keyboard-interactive");

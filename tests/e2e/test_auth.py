@@ -228,6 +228,17 @@ def test_plain_task_with_token_as_password(clean):
     assert "with token for task 'devweb'" in bastion.log_text()
 
 
+def test_token_pasted_at_iam_user_prompt(clean):
+    cluster, bastion, _ = clean
+    token = login_token(cluster, "bob", PASSWORDS["bob"])
+    # Users paste a token at the first prompt; it is taken as the token, never as a uid.
+    assert_ok(ssh(bastion, "devweb", iam_user=token, password="",
+                  methods="keyboard-interactive"))
+    log = bastion.log_text()
+    assert "uid=bob authenticated from" in log
+    assert token.split(".")[0] + "." + token.split(".")[1] not in log
+
+
 def test_uid_form_with_password(clean):
     _, bastion, _ = clean
     assert_ok(ssh(bastion, "bob@devweb", password=PASSWORDS["bob"]))
