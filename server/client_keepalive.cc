@@ -29,11 +29,11 @@ void ClientKeepalive::OnTick() {
   }
   packets_at_last_tick_ = received_.in_packets;
   if (missed_ >= max_missed_) {
-    on_dead_(missed_);  // may destroy this object
+    on_dead_(missed_);  // the owner closes the connection, which destroys this object
     return;
   }
   // While an earlier request is still unanswered libssh sends no new one; the missed count
-  // then grows until the client answers or is declared dead.
+  // then grows until the client replies or is declared dead.
   ssh_send_keepalive(session_);
   timer_ = loop_.StartTimer(interval_, [this] { OnTick(); });
 }

@@ -1,8 +1,8 @@
-// ClientKeepalive: ends connections whose SSH client stopped answering, like sshd's
+// ClientKeepalive: ends connections whose SSH client stopped replying, like sshd's
 // ClientAliveInterval and ClientAliveCountMax.
 //
 // Every `interval` it sends the global request keepalive@openssh.com with want-reply set
-// (ssh_send_keepalive); clients answer it, usually with REQUEST_FAILURE. A client from which no
+// (ssh_send_keepalive); clients reply to it, usually with REQUEST_FAILURE. A client from which no
 // packet at all arrived during `max_missed` intervals in a row is declared dead and `on_dead`
 // runs, so the connection and its nested containers end instead of waiting for TCP to give up.
 // Lives on the connection's worker loop; destroying it cancels the timer.
