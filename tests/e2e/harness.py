@@ -4,9 +4,11 @@ Everything binds 127.0.0.1 on ephemeral ports. Processes are stopped in teardown
 an event with a deadline and never assert on elapsed time.
 """
 
+import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -326,3 +328,29 @@ def adminrouter_mesos_config(cluster, extra=""):
 
 def make_workdir(prefix):
     return Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("TMPDIR", "/tmp")))
+
+
+@contextlib.contextmanager
+def cluster_with_bastion(description, name, **bastion_options):
+    """Start a Cluster for `description` and a Bastion in front of it; stop both on exit.
+
+    `bastion_options` go to Bastion; an option given as a callable is called with the running
+    cluster first (for values that depend on its ports).
+    Both work directories are removed afterwards, and the cluster stops even when the bastion
+    fails to start.
+    """
+    cluster_dir = make_workdir(f"tb-e2e-{name}-cluster-")
+    bastion_dir = make_workdir(f"tb-e2e-{name}-bastion-")
+    cluster = Cluster(description, cluster_dir)
+    try:
+        options = {key: value(cluster) if callable(value) else value
+                   for key, value in bastion_options.items()}
+        bastion = Bastion(cluster, bastion_dir, **options)
+        try:
+            yield cluster, bastion
+        finally:
+            bastion.stop()
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster_dir, ignore_errors=True)
+        shutil.rmtree(bastion_dir, ignore_errors=True)

@@ -1,31 +1,19 @@
-"""Keepalives to the client: a client that stops answering is disconnected and its nested
+"""Keepalives to the client: a client that stops replying is disconnected and its nested
 container ends, as sshd does with ClientAliveInterval and ClientAliveCountMax."""
 
-import shutil
 import signal
 import subprocess
 
 import pytest
 
-from harness import Bastion, Cluster, make_workdir, ssh_env, standard_cluster, wait_for
+from harness import cluster_with_bastion, ssh_env, standard_cluster, wait_for
 
 
 @pytest.fixture(scope="module")
 def quick_keepalive():
-    cluster_dir = make_workdir("tb-e2e-keepalive-cluster-")
-    bastion_dir = make_workdir("tb-e2e-keepalive-")
-    cluster = Cluster(standard_cluster(), cluster_dir)
-    try:
-        bastion = Bastion(cluster, bastion_dir, server_config=(
-            "client_alive_interval_seconds = 0.5\nclient_alive_count_max = 2\n"))
-    except Exception:
-        cluster.stop()
-        raise
-    yield cluster, bastion
-    bastion.stop()
-    cluster.stop()
-    shutil.rmtree(cluster_dir, ignore_errors=True)
-    shutil.rmtree(bastion_dir, ignore_errors=True)
+    with cluster_with_bastion(standard_cluster(), "keepalive", server_config=(
+            "client_alive_interval_seconds = 0.5\nclient_alive_count_max = 2\n")) as running:
+        yield running
 
 
 def running_sessions(cluster):
@@ -34,7 +22,7 @@ def running_sessions(cluster):
 
 def test_live_client_kept_across_keepalives(quick_keepalive):
     _, bastion = quick_keepalive
-    # Eight keepalive intervals: a client that answers them stays connected.
+    # Eight keepalive intervals: a client that replies to them stays connected.
     result = bastion.ssh("sleep 4; echo still-here")
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"still-here\n"
@@ -51,7 +39,7 @@ def test_stopped_client_disconnected_and_container_ended(quick_keepalive, tmp_pa
         live = running_sessions(cluster)
         assert len(live) == 1, live
         container = live[0]["container_id"]
-        # A stopped client reads nothing and answers no keepalive, like a dead peer.
+        # A stopped client reads nothing and replies to no keepalive, like a dead peer.
         process.send_signal(signal.SIGSTOP)
 
         def ended():

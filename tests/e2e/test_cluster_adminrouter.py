@@ -6,14 +6,13 @@ end-to-end suite also runs in this layout (conftest.py); this module covers what
 short idle limit or faults.
 """
 
-import shutil
 import subprocess
 import time
 
 import pytest
 
-from harness import (Bastion, Cluster, adminrouter_mesos_config, make_workdir, ssh_env,
-                     standard_cluster, wait_for)
+from harness import (adminrouter_mesos_config, cluster_with_bastion, ssh_env, standard_cluster,
+                     wait_for)
 
 IDLE_SECONDS = 1.5
 HEARTBEAT_SECONDS = 0.5
@@ -23,22 +22,13 @@ HEARTBEAT_SECONDS = 0.5
 def routed():
     description = standard_cluster(heartbeat_seconds=HEARTBEAT_SECONDS)
     description["adminrouter_idle_timeout_seconds"] = IDLE_SECONDS
-    cluster_dir = make_workdir("tb-e2e-ar-cluster-")
-    bastion_dir = make_workdir("tb-e2e-ar-bastion-")
-    cluster = Cluster(description, cluster_dir)
-    try:
-        bastion = Bastion(cluster, bastion_dir, iam_url=cluster.ports["adminrouter"],
-                          mesos_config=adminrouter_mesos_config(
-                              cluster, f"heartbeat_interval_seconds = {HEARTBEAT_SECONDS}\n"
-                                       "launch_retry_timeout_seconds = 2\n"))
-        try:
-            yield cluster, bastion
-        finally:
-            bastion.stop()
-    finally:
-        cluster.stop()
-        shutil.rmtree(cluster_dir, ignore_errors=True)
-        shutil.rmtree(bastion_dir, ignore_errors=True)
+    with cluster_with_bastion(
+            description, "ar",
+            iam_url=lambda cluster: cluster.ports["adminrouter"],
+            mesos_config=lambda cluster: adminrouter_mesos_config(
+                cluster, f"heartbeat_interval_seconds = {HEARTBEAT_SECONDS}\n"
+                         "launch_retry_timeout_seconds = 2\n")) as running:
+        yield running
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ The client must get every byte that arrived, then one reason on stderr and exit 
 never hang and never report a made-up 0.
 """
 
-import shutil
 import subprocess
 import time
 
 import pytest
 
-from harness import Bastion, Cluster, make_workdir, ssh_env, standard_cluster, wait_for
+from harness import cluster_with_bastion, ssh_env, standard_cluster, wait_for
 
 AGENT = "agent:*"
 SILENCE_SECONDS = 3
@@ -19,24 +18,16 @@ SILENCE_SECONDS = 3
 
 @pytest.fixture(scope="module")
 def failing():
-    cluster_dir = make_workdir("tb-e2e-failing-cluster-")
-    bastion_dir = make_workdir("tb-e2e-failing-bastion-")
-    cluster = Cluster(standard_cluster(heartbeat_seconds=1), cluster_dir)
-    masters = ", ".join(f'"{url}"' for url in cluster.ports["masters"])
-    try:
-        bastion = Bastion(cluster, bastion_dir, mesos_config=(
-            f"masters = [{masters}]\n"
-            f"output_silence_timeout_seconds = {SILENCE_SECONDS}\n"
-            "launch_retry_timeout_seconds = 8\n"
-            "wait_timeout_seconds = 5\n"))
-        try:
-            yield cluster, bastion
-        finally:
-            bastion.stop()
-    finally:
-        cluster.stop()
-        shutil.rmtree(cluster_dir, ignore_errors=True)
-        shutil.rmtree(bastion_dir, ignore_errors=True)
+    def mesos_config(cluster):
+        masters = ", ".join(f'"{url}"' for url in cluster.ports["masters"])
+        return (f"masters = [{masters}]\n"
+                f"output_silence_timeout_seconds = {SILENCE_SECONDS}\n"
+                "launch_retry_timeout_seconds = 8\n"
+                "wait_timeout_seconds = 5\n")
+
+    with cluster_with_bastion(standard_cluster(heartbeat_seconds=1), "failing",
+                              mesos_config=mesos_config) as running:
+        yield running
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ quickly.
 """
 
 import json
-import shutil
 import subprocess
 import time
 
 import pytest
 
-from harness import Bastion, Cluster, make_workdir, ssh_env, standard_cluster, wait_for
+from harness import cluster_with_bastion, ssh_env, standard_cluster, wait_for
 
 LOOKUP_TIMEOUT_SECONDS = 4
 
@@ -21,23 +20,14 @@ def three_masters():
     description = standard_cluster()
     description["masters"] = 3
     description["leader"] = 1
-    cluster_dir = make_workdir("tb-e2e-masters-cluster-")
-    bastion_dir = make_workdir("tb-e2e-masters-bastion-")
-    cluster = Cluster(description, cluster_dir)
-    masters = ", ".join(json.dumps(url) for url in cluster.ports["masters"])
-    try:
-        bastion = Bastion(cluster, bastion_dir, mesos_config=(
-            f"masters = [{masters}]\n"
-            f"lookup_timeout_seconds = {LOOKUP_TIMEOUT_SECONDS}\n"
-            "call_timeout_seconds = 2\n"))
-        try:
-            yield cluster, bastion
-        finally:
-            bastion.stop()
-    finally:
-        cluster.stop()
-        shutil.rmtree(cluster_dir, ignore_errors=True)
-        shutil.rmtree(bastion_dir, ignore_errors=True)
+    def mesos_config(cluster):
+        masters = ", ".join(json.dumps(url) for url in cluster.ports["masters"])
+        return (f"masters = [{masters}]\n"
+                f"lookup_timeout_seconds = {LOOKUP_TIMEOUT_SECONDS}\n"
+                "call_timeout_seconds = 2\n")
+
+    with cluster_with_bastion(description, "masters", mesos_config=mesos_config) as running:
+        yield running
 
 
 @pytest.fixture
