@@ -57,14 +57,16 @@ def main():
         size = args.mib << 20
         seconds, result = timed(bastion.ssh_command(
             "demo@demo-shell", f"head -c {size} /dev/zero"))
-        assert result.returncode == 0 and len(result.stdout) == size, result.stderr
+        assert result.returncode == 0, result.stderr
+    assert len(result.stdout) == size, len(result.stdout)
         print(f"output {args.mib} MiB: {seconds:.1f} s, {args.mib / seconds:.0f} MiB/s")
 
         feeder = subprocess.Popen(["head", "-c", str(size), "/dev/zero"], stdout=subprocess.PIPE)
         seconds, result = timed(bastion.ssh_command("demo@demo-shell", "wc -c"),
                                 stdin=feeder.stdout)
         feeder.wait()
-        assert result.returncode == 0 and result.stdout.strip() == str(size).encode(), result
+        assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(size).encode(), result.stdout
         print(f"input {args.mib} MiB: {seconds:.1f} s, {args.mib / seconds:.0f} MiB/s")
         print(f"bastion resident memory after the runs: {rss_kib(bastion.process.pid) // 1024} MiB")
     finally:

@@ -77,7 +77,7 @@ struct Config {
   std::chrono::milliseconds lookup_timeout{30000};  // one task lookup, master retries included
   // Silence (no byte, not even a heartbeat) on the agent's output stream that ends a session.
   std::chrono::milliseconds output_silence_timeout{90000};
-  // How long a launch is retried while the agent answers 503 or refuses connections.
+  // How long a launch is retried while the agent returns 503 or rejects connections.
   std::chrono::milliseconds launch_retry_timeout{15000};
 
   // [tls]

@@ -6,7 +6,7 @@
 //                    password, keyboard-interactive response or public key is checked by the
 //                    worker's Authenticator asynchronously while the ssh_message is kept. The
 //                    reply is sent when the check ends, a failure after the LoginGuard's delay.
-//                    No libssh server callbacks are installed, because libssh would answer every
+//                    No libssh server callbacks are installed, because libssh would reply to every
 //                    request without a callback with an immediate denial.
 //   kOpen            session channels are accepted, each becoming an ExecSession; their
 //                    requests are routed by channel. Other channel types, global requests and

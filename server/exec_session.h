@@ -134,7 +134,7 @@ class ExecSession {
   bool output_paused_ = false;
   bool stdin_closed_ = false;
 
-  // Set by OnFinished (or Fail): what the client is told once the output is written.
+  // Set by OnFinished (or Fail): what the client receives once the output is written.
   std::optional<Result<mesos::ExitOutcome>> outcome_;
 };
 
